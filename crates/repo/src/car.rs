@@ -1,0 +1,1 @@
+//! car (being built; see lib.rs for its purpose).

@@ -1,0 +1,1 @@
+//! commit (being built; see lib.rs for its purpose).

@@ -1,0 +1,1 @@
+//! crypto (being built; see lib.rs for its purpose).

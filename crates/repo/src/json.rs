@@ -1,0 +1,1 @@
+//! json (being built; see lib.rs for its purpose).

@@ -1,0 +1,1 @@
+//! mst (being built; see lib.rs for its purpose).

@@ -1,0 +1,1 @@
+//! proof (being built; see lib.rs for its purpose).

@@ -1,0 +1,1 @@
+//! syntax (being built; see lib.rs for its purpose).
