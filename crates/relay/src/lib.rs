@@ -1,0 +1,8 @@
+//! The atrelay service: configuration, the HTTP server and its handlers.
+//!
+//! The binary in `main.rs` only parses the command line and calls into this crate.
+#![deny(missing_docs)]
+
+pub mod config;
+pub mod server;
+pub mod xrpc;
