@@ -1,0 +1,39 @@
+//! Signature verification throughput on both curves, with a commit-sized message.
+
+use atrelay_repo::crypto::{PublicKey, SigningKey};
+use criterion::{black_box, criterion_group, criterion_main, Criterion, Throughput};
+
+/// Roughly the size of an unsigned commit object in DAG-CBOR.
+const MESSAGE_LEN: usize = 150;
+
+fn bench_verify(c: &mut Criterion) {
+    let message: Vec<u8> = (0..MESSAGE_LEN).map(|i| (i * 31 % 251) as u8).collect();
+    let mut group = c.benchmark_group("verify");
+    group.throughput(Throughput::Elements(1));
+    for (name, signing) in [
+        ("k256", SigningKey::generate_k256()),
+        ("p256", SigningKey::generate_p256()),
+    ] {
+        let public: PublicKey = signing.public_key();
+        let signature = signing.sign(&message);
+        group.bench_function(name, |b| {
+            b.iter(|| public.verify(black_box(&message), black_box(&signature)))
+        });
+    }
+    group.finish();
+
+    let mut group = c.benchmark_group("parse_did_key");
+    for (name, signing) in [
+        ("k256", SigningKey::generate_k256()),
+        ("p256", SigningKey::generate_p256()),
+    ] {
+        let did_key = signing.public_key().to_did_key();
+        group.bench_function(name, |b| {
+            b.iter(|| PublicKey::from_did_key(black_box(&did_key)))
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, bench_verify);
+criterion_main!(benches);

@@ -1,1 +1,0 @@
-//! crypto (being built; see lib.rs for its purpose).

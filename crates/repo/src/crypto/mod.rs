@@ -1,0 +1,56 @@
+//! k256 and p256 keys and signatures as atproto uses them.
+//!
+//! Scope: parse a public key from any form found in DID documents and PLC operations
+//! (`did:key`, Multikey, and the legacy `EcdsaSecp256k1VerificationKey2019` /
+//! `EcdsaSecp256r1VerificationKey2019` forms), print the canonical forms back, and verify
+//! signatures. Signing exists for test servers and property tests.
+//!
+//! Not in scope: resolving DIDs (that is `atrelay-identity`) or building commit bytes.
+//!
+//! Rules enforced on every signature, on both curves (atproto cryptography spec):
+//! - the signature is the 64-byte compact `r ‖ s` form; DER is rejected;
+//! - `s` must be in the lower half of the group order ("low-S"). The k256 crate enforces this
+//!   itself but the p256 crate accepts high-S signatures, so it is checked explicitly here;
+//! - the message is hashed with SHA-256 inside [`PublicKey::verify`]: pass the unhashed bytes.
+//!
+//! Tricky bits: the fixture field `publicKeyMultibase` in the interop tests and the legacy DID
+//! document forms carry no multicodec prefix and may hold a compressed (33-byte) or
+//! uncompressed (65-byte) point; Multikey and `did:key` always carry the prefix.
+
+mod error;
+mod multikey;
+mod public_key;
+mod signing_key;
+
+pub use error::{KeyError, SignatureError};
+pub use multikey::{LEGACY_K256_TYPE, LEGACY_P256_TYPE, MULTIKEY_TYPE};
+pub use public_key::PublicKey;
+pub use signing_key::SigningKey;
+
+/// The two elliptic curves atproto accepts for signing keys.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Curve {
+    /// secp256k1 ("K-256", JWT alg `ES256K`), multicodec `0xe7`.
+    K256,
+    /// NIST P-256 (secp256r1, JWT alg `ES256`), multicodec `0x1200`.
+    P256,
+}
+
+impl Curve {
+    /// The JWT algorithm name of the curve (`ES256K` or `ES256`), as the interop fixtures use.
+    pub fn jwt_alg(self) -> &'static str {
+        match self {
+            Curve::K256 => "ES256K",
+            Curve::P256 => "ES256",
+        }
+    }
+}
+
+impl std::fmt::Display for Curve {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Curve::K256 => "k256",
+            Curve::P256 => "p256",
+        })
+    }
+}

@@ -1,1 +1,0 @@
-//! syntax (being built; see lib.rs for its purpose).

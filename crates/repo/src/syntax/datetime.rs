@@ -1,0 +1,214 @@
+//! Lexicon `datetime` strings: the intersection of RFC 3339 and ISO 8601, with a timezone.
+//!
+//! Shape: `YYYY-MM-DDTHH:MM:SS[.fraction]` then `Z` or `±HH:MM` (`-00:00` is not allowed).
+//! [`validate_datetime_syntax`] checks only the shape; [`validate_datetime`] also checks that the
+//! fields name a real instant (month 1 to 12, day within the month, no leap seconds, an
+//! offset below 24 hours) that does not fall before year 0 once converted to UTC.
+
+use super::{SyntaxError, SyntaxKind};
+
+/// Longest datetime accepted, in bytes.
+const MAX_DATETIME_LEN: usize = 64;
+/// Most fractional-second digits accepted.
+const MAX_FRACTION_DIGITS: usize = 20;
+
+fn err(reason: &'static str) -> SyntaxError {
+    SyntaxError::new(SyntaxKind::Datetime, reason)
+}
+
+/// The numeric fields of a datetime that passed the shape check.
+struct Fields {
+    year: u32,
+    month: u32,
+    day: u32,
+    hour: u32,
+    minute: u32,
+    second: u32,
+    /// Offset east of UTC in minutes (negative west), 0 for `Z`.
+    offset_minutes: i64,
+    /// Offset hour and minute fields as written, for range checks.
+    offset_fields: (u32, u32),
+}
+
+/// Checks the shape of a datetime string without checking field ranges.
+///
+/// # Errors
+/// A [`SyntaxError`] of kind [`SyntaxKind::Datetime`].
+pub fn validate_datetime_syntax(text: &str) -> Result<(), SyntaxError> {
+    parse_fields(text).map(|_| ())
+}
+
+/// Checks that a datetime string has the right shape and names a real instant.
+///
+/// # Errors
+/// A [`SyntaxError`] of kind [`SyntaxKind::Datetime`].
+pub fn validate_datetime(text: &str) -> Result<(), SyntaxError> {
+    let f = parse_fields(text)?;
+    if !(1..=12).contains(&f.month) {
+        return Err(err("month out of range"));
+    }
+    if f.day < 1 || f.day > days_in_month(f.year, f.month) {
+        return Err(err("day out of range"));
+    }
+    if f.hour > 23 || f.minute > 59 || f.second > 59 {
+        return Err(err("time of day out of range"));
+    }
+    if f.offset_fields.0 > 23 || f.offset_fields.1 > 59 {
+        return Err(err("timezone offset out of range"));
+    }
+    // Seconds since 0000-01-01T00:00:00Z; negative means the instant is before year 0.
+    let local = i64::from(days_before(f.year, f.month, f.day)) * 86_400
+        + i64::from(f.hour) * 3_600
+        + i64::from(f.minute) * 60
+        + i64::from(f.second);
+    if local - f.offset_minutes * 60 < 0 {
+        return Err(err("normalises to a time before year 0"));
+    }
+    Ok(())
+}
+
+fn parse_fields(text: &str) -> Result<Fields, SyntaxError> {
+    if text.len() > MAX_DATETIME_LEN {
+        return Err(err("too long"));
+    }
+    let bytes = text.as_bytes();
+    let mut cursor = Cursor { bytes, pos: 0 };
+    let year = cursor.digits(4)?;
+    cursor.expect(b'-')?;
+    let month = cursor.digits(2)?;
+    cursor.expect(b'-')?;
+    let day = cursor.digits(2)?;
+    cursor.expect(b'T')?;
+    let hour = cursor.digits(2)?;
+    cursor.expect(b':')?;
+    let minute = cursor.digits(2)?;
+    cursor.expect(b':')?;
+    let second = cursor.digits(2)?;
+    if cursor.peek() == Some(b'.') {
+        cursor.pos += 1;
+        let start = cursor.pos;
+        while cursor.peek().is_some_and(|b| b.is_ascii_digit()) {
+            cursor.pos += 1;
+        }
+        let n_digits = cursor.pos - start;
+        if n_digits == 0 || n_digits > MAX_FRACTION_DIGITS {
+            return Err(err("fraction must have 1 to 20 digits"));
+        }
+    }
+    let (offset_minutes, offset_fields) = match cursor.peek() {
+        Some(b'Z') => {
+            cursor.pos += 1;
+            (0, (0, 0))
+        }
+        Some(sign @ (b'+' | b'-')) => {
+            cursor.pos += 1;
+            let oh = cursor.digits(2)?;
+            cursor.expect(b':')?;
+            let om = cursor.digits(2)?;
+            if sign == b'-' && oh == 0 && om == 0 {
+                return Err(err("UTC must be written Z or +00:00, not -00:00"));
+            }
+            let magnitude = i64::from(oh) * 60 + i64::from(om);
+            let signed = if sign == b'-' { -magnitude } else { magnitude };
+            (signed, (oh, om))
+        }
+        _ => return Err(err("timezone (Z or ±HH:MM) required")),
+    };
+    if cursor.pos != bytes.len() {
+        return Err(err("trailing characters"));
+    }
+    Ok(Fields {
+        year,
+        month,
+        day,
+        hour,
+        minute,
+        second,
+        offset_minutes,
+        offset_fields,
+    })
+}
+
+/// A position in the datetime text.
+struct Cursor<'a> {
+    bytes: &'a [u8],
+    pos: usize,
+}
+
+impl Cursor<'_> {
+    fn peek(&self) -> Option<u8> {
+        self.bytes.get(self.pos).copied()
+    }
+
+    fn expect(&mut self, want: u8) -> Result<(), SyntaxError> {
+        if self.peek() == Some(want) {
+            self.pos += 1;
+            Ok(())
+        } else {
+            Err(err("unexpected character"))
+        }
+    }
+
+    fn digits(&mut self, count: usize) -> Result<u32, SyntaxError> {
+        let mut value = 0u32;
+        for _ in 0..count {
+            match self.peek() {
+                Some(b) if b.is_ascii_digit() => {
+                    value = value * 10 + u32::from(b - b'0');
+                    self.pos += 1;
+                }
+                _ => return Err(err("expected a digit")),
+            }
+        }
+        Ok(value)
+    }
+}
+
+fn is_leap(year: u32) -> bool {
+    (year % 4 == 0 && year % 100 != 0) || year % 400 == 0
+}
+
+fn days_in_month(year: u32, month: u32) -> u32 {
+    match month {
+        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
+        4 | 6 | 9 | 11 => 30,
+        2 if is_leap(year) => 29,
+        2 => 28,
+        _ => 0,
+    }
+}
+
+/// Days from 0000-01-01 to the given date (proleptic Gregorian calendar).
+fn days_before(year: u32, month: u32, day: u32) -> u32 {
+    let mut days = 0u32;
+    // Whole years before `year`: 365 each plus leap days in years 0..year.
+    if year > 0 {
+        let prev = year - 1;
+        days += year * 365 + prev / 4 - prev / 100 + prev / 400 + 1;
+    }
+    for m in 1..month {
+        days += days_in_month(year, m);
+    }
+    days + day - 1
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn day_counting() {
+        assert_eq!(days_before(0, 1, 1), 0);
+        // Year 0 is a leap year.
+        assert_eq!(days_before(1, 1, 1), 366);
+        assert_eq!(days_before(1970, 1, 1), 719_528);
+    }
+
+    #[test]
+    fn semantics() {
+        assert!(validate_datetime("2024-02-29T00:00:00Z").is_ok());
+        assert!(validate_datetime("2023-02-29T00:00:00Z").is_err());
+        assert!(validate_datetime("0000-01-01T00:00:00-01:00").is_ok());
+        assert!(validate_datetime("0000-01-01T00:59:59+01:00").is_err());
+    }
+}
