@@ -1,1 +1,0 @@
-//! mst (being built; see lib.rs for its purpose).
