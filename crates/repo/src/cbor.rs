@@ -110,8 +110,8 @@ pub enum CborError {
     DisallowedCid {
         /// Offset of the tag head.
         offset: usize,
-        /// Which rule the CID breaks.
-        source: CidError,
+        /// Which rule the CID breaks (boxed: a CID is large and errors should stay small).
+        source: Box<CidError>,
     },
     /// A text string (value or key) that is not valid UTF-8.
     #[error("text string at byte {offset} is not valid UTF-8")]
@@ -229,6 +229,21 @@ pub fn check_atproto_bytes(bytes: &[u8], options: &DecodeOptions) -> Result<(), 
         });
     }
     Ok(())
+}
+
+/// Checks the first DAG-CBOR value in `bytes` by the same rules as [`check_atproto_bytes`] and
+/// splits it from what follows. Event-stream frames are two values back to back (header, body).
+pub fn split_first_value<'a>(
+    bytes: &'a [u8],
+    options: &DecodeOptions,
+) -> Result<(&'a [u8], &'a [u8]), CborError> {
+    let mut scanner = Scanner {
+        bytes,
+        pos: 0,
+        options,
+    };
+    scanner.item(0)?;
+    Ok(bytes.split_at(scanner.pos))
 }
 
 /// Encodes an atproto data value canonically, refusing floats and integers outside `i64`.
@@ -540,7 +555,7 @@ impl<'a> Scanner<'a> {
         if !self.options.any_cid_form {
             check_cid_form(&cid).map_err(|source| CborError::DisallowedCid {
                 offset: head.offset,
-                source,
+                source: Box::new(source),
             })?;
         }
         Ok(())
@@ -567,6 +582,19 @@ mod tests {
         let value = Ipld::Map(map);
         let bytes = encode_atproto_value(&value).unwrap();
         assert_eq!(decode_atproto_value(&bytes), Ok(value));
+    }
+
+    #[test]
+    fn split_first_value_finds_the_boundary() {
+        let options = DecodeOptions::default();
+        let bytes = [0xa1, 0x61, b'a', 0x01, 0x82, 0x01, 0x02];
+        let (first, rest) = split_first_value(&bytes, &options).unwrap();
+        assert_eq!(first, &bytes[..4]);
+        assert_eq!(rest, &bytes[4..]);
+        assert_eq!(
+            split_first_value(&[0xa1, 0x61], &options),
+            Err(CborError::Truncated { offset: 1 })
+        );
     }
 
     #[test]

@@ -284,10 +284,10 @@ fn cid_links_must_be_well_formed_and_allowed() {
         decode_atproto_value(&bytes),
         Err(CborError::DisallowedCid {
             offset: 0,
-            source: CidError::UnsupportedCodec {
+            source: Box::new(CidError::UnsupportedCodec {
                 cid: dag_pb,
                 codec: 0x70
-            }
+            })
         })
     );
     let lenient = DecodeOptions {

@@ -1,0 +1,6 @@
+//! Integration tests of the frame codec: the indigo fixture frames, and hand-made frames for
+//! each rule.
+
+mod fixtures;
+mod frames;
+mod util;
