@@ -17,6 +17,7 @@ use ipld_core::cid::multihash::Multihash;
 use serde::Deserialize;
 
 use crate::cid::{verify_block, Cid, CidError};
+use crate::mst::out::{cid_or_null, header, text};
 
 /// The largest `blocks` field a sync-1.1 `#commit` or `#sync` message may carry, in bytes
 /// (the CAR header, CIDs and block data all count).
@@ -248,6 +249,42 @@ impl<'a> Iterator for CarReader<'a> {
     }
 }
 
+/// Writes a CAR v1 file with the given roots and blocks (in the order given). Used by test
+/// servers and tools; the reader above is what checks untrusted input.
+pub fn write_car<'b>(roots: &[Cid], blocks: impl IntoIterator<Item = (Cid, &'b [u8])>) -> Vec<u8> {
+    let mut head = Vec::with_capacity(16 + roots.len() * 40);
+    header(&mut head, 5, 2);
+    text(&mut head, "roots");
+    header(&mut head, 4, roots.len() as u64);
+    for root in roots {
+        cid_or_null(&mut head, Some(root));
+    }
+    text(&mut head, "version");
+    header(&mut head, 0, 1);
+    let mut out = Vec::with_capacity(head.len() + 1024);
+    write_varint(&mut out, head.len() as u64);
+    out.extend_from_slice(&head);
+    for (cid, data) in blocks {
+        let cid = cid.to_bytes();
+        write_varint(&mut out, (cid.len() + data.len()) as u64);
+        out.extend_from_slice(&cid);
+        out.extend_from_slice(data);
+    }
+    out
+}
+
+fn write_varint(out: &mut Vec<u8>, mut n: u64) {
+    loop {
+        let byte = (n & 0x7f) as u8;
+        n >>= 7;
+        if n == 0 {
+            out.push(byte);
+            return;
+        }
+        out.push(byte | 0x80);
+    }
+}
+
 /// Reads a multiformats unsigned varint (at most 9 bytes, minimally encoded) at `offset`.
 /// Returns the value and the offset just after it.
 fn read_varint(bytes: &[u8], offset: usize) -> Result<(u64, usize), CarError> {
@@ -339,35 +376,17 @@ mod tests {
     use super::*;
     use crate::cid::cid_for_dag_cbor;
 
-    fn varint(mut n: usize, out: &mut Vec<u8>) {
-        loop {
-            let byte = (n & 0x7f) as u8;
-            n >>= 7;
-            if n == 0 {
-                out.push(byte);
-                return;
-            }
-            out.push(byte | 0x80);
-        }
-    }
-
     fn car(roots: &[Cid], blocks: &[(Cid, &[u8])]) -> Vec<u8> {
+        let bytes = write_car(roots, blocks.iter().copied());
+        // The hand-written header agrees with the generic encoder.
         #[derive(serde::Serialize)]
         struct H<'a> {
             roots: &'a [Cid],
             version: u64,
         }
         let header = serde_ipld_dagcbor::to_vec(&H { roots, version: 1 }).unwrap();
-        let mut out = Vec::new();
-        varint(header.len(), &mut out);
-        out.extend_from_slice(&header);
-        for (cid, data) in blocks {
-            let cid = cid.to_bytes();
-            varint(cid.len() + data.len(), &mut out);
-            out.extend_from_slice(&cid);
-            out.extend_from_slice(data);
-        }
-        out
+        assert_eq!(&bytes[1..1 + header.len()], header.as_slice());
+        bytes
     }
 
     #[test]

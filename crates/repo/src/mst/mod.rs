@@ -255,6 +255,48 @@ impl Tree {
         }
     }
 
+    /// The nodes that cover `key`'s position: its lookup path, plus the nodes along the
+    /// facing edges of the subtrees on either side of it, down to layer 0. Other
+    /// implementations include these in commit diffs (the "covering proof" of a mutation).
+    ///
+    /// # Errors
+    ///
+    /// As [`Tree::get`].
+    pub fn covering_cids(&self, key: &[u8]) -> Result<Vec<Cid>, MstError> {
+        self.check(key)?;
+        let mut out = Vec::new();
+        let mut node = open_ref(&self.root)?;
+        loop {
+            out.push(node.cid());
+            let (left, right) = match slot(&node.items, key) {
+                Slot::Leaf(idx) => (idx.checked_sub(1), Some(idx + 1)),
+                Slot::Gap {
+                    child: Some(idx), ..
+                } => match node.items.get(idx) {
+                    Some(Item::Child(link)) => {
+                        node = open_ref(link)?;
+                        continue;
+                    }
+                    _ => return Err(MstError::Corrupt("slot child is not a link".into())),
+                },
+                Slot::Gap { at, child: None } => (at.checked_sub(1), Some(at)),
+            };
+            for (idx, rightmost) in [(left, true), (right, false)] {
+                let mut edge = idx.and_then(|i| node.items.get(i));
+                while let Some(Item::Child(link)) = edge {
+                    out.push(link.cid());
+                    let below = open_ref(link)?;
+                    edge = if rightmost {
+                        below.items.last()
+                    } else {
+                        below.items.first()
+                    };
+                }
+            }
+            return Ok(out);
+        }
+    }
+
     /// Sets `key` to `value`, returning the previous value (the tree is unchanged when it
     /// equals `value`).
     ///
