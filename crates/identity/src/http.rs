@@ -1,0 +1,188 @@
+//! Fetching DID documents over HTTP(S) from a PLC directory or a did:web host.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use reqwest::StatusCode;
+
+use crate::dns::PublicOnlyDns;
+use crate::locate::{document_url, DidMethod};
+use crate::{Identity, ResolveError, ResolveFuture, Resolver};
+
+/// The public PLC directory.
+pub const DEFAULT_PLC_URL: &str = "https://plc.directory";
+
+/// Settings of an [`HttpResolver`].
+#[derive(Debug, Clone)]
+pub struct ResolverConfig {
+    /// Base URL of the PLC directory (default [`DEFAULT_PLC_URL`]); a replica works too.
+    pub plc_url: String,
+    /// Limit on one whole request, connection to last body byte (default 10 s).
+    pub timeout: Duration,
+    /// Limit on establishing the connection (default 5 s).
+    pub connect_timeout: Duration,
+    /// Largest document accepted, in bytes (default 64 KiB; real documents are about 1 KiB).
+    pub max_document_bytes: usize,
+    /// Development mode: did:web may name a port and is fetched over plain `http://`, and
+    /// loopback and private addresses may be dialled. Never enable it in production.
+    pub dev_mode: bool,
+    /// The `User-Agent` header sent with every request.
+    pub user_agent: String,
+}
+
+impl Default for ResolverConfig {
+    fn default() -> Self {
+        ResolverConfig {
+            plc_url: DEFAULT_PLC_URL.to_owned(),
+            timeout: Duration::from_secs(10),
+            connect_timeout: Duration::from_secs(5),
+            max_document_bytes: 64 * 1024,
+            dev_mode: false,
+            user_agent: concat!("atrelay/", env!("CARGO_PKG_VERSION")).to_owned(),
+        }
+    }
+}
+
+/// Resolves DIDs by fetching their documents: `GET <plc_url>/<did>` for did:plc and
+/// `GET https://<host>/.well-known/did.json` for did:web. No caching; wrap it in a
+/// [`crate::CachingResolver`].
+#[derive(Debug, Clone)]
+pub struct HttpResolver {
+    /// The settings, shared by clones.
+    config: Arc<ResolverConfig>,
+    /// The HTTP client (connection pool shared by clones).
+    client: reqwest::Client,
+}
+
+impl HttpResolver {
+    /// Builds a resolver and its HTTP client.
+    ///
+    /// # Errors
+    /// A [`reqwest::Error`] when the TLS backend cannot be initialised.
+    pub fn new(config: ResolverConfig) -> Result<Self, reqwest::Error> {
+        let mut builder = reqwest::Client::builder()
+            .timeout(config.timeout)
+            .connect_timeout(config.connect_timeout)
+            .user_agent(config.user_agent.clone())
+            .redirect(reqwest::redirect::Policy::limited(3))
+            .https_only(!config.dev_mode);
+        if !config.dev_mode {
+            builder = builder.dns_resolver(Arc::new(PublicOnlyDns));
+        }
+        Ok(HttpResolver {
+            client: builder.build()?,
+            config: Arc::new(config),
+        })
+    }
+
+    /// The settings in use.
+    pub fn config(&self) -> &ResolverConfig {
+        &self.config
+    }
+
+    async fn fetch(&self, did: &str) -> Result<Arc<Identity>, ResolveError> {
+        let method = DidMethod::of(did)?;
+        let url = document_url(did, &self.config.plc_url, self.config.dev_mode)?;
+        let http_err = |status: Option<u16>, message: String| ResolveError::Http {
+            did: did.to_owned(),
+            status,
+            message,
+        };
+        let map_transport = |err: reqwest::Error| {
+            if err.is_timeout() {
+                ResolveError::Timeout {
+                    did: did.to_owned(),
+                }
+            } else {
+                http_err(err.status().map(|s| s.as_u16()), error_chain(&err))
+            }
+        };
+
+        let mut response = self
+            .client
+            .get(&url)
+            .header(
+                reqwest::header::ACCEPT,
+                "application/did+json, application/json",
+            )
+            .send()
+            .await
+            .map_err(map_transport)?;
+
+        match response.status() {
+            StatusCode::OK => {}
+            StatusCode::NOT_FOUND => {
+                return Err(ResolveError::NotFound {
+                    did: did.to_owned(),
+                })
+            }
+            StatusCode::GONE if method == DidMethod::Plc => {
+                return Err(ResolveError::Tombstoned {
+                    did: did.to_owned(),
+                })
+            }
+            StatusCode::GONE => {
+                return Err(ResolveError::NotFound {
+                    did: did.to_owned(),
+                })
+            }
+            other => {
+                return Err(http_err(
+                    Some(other.as_u16()),
+                    format!("unexpected HTTP status {other}"),
+                ))
+            }
+        }
+
+        let limit = self.config.max_document_bytes;
+        let too_large = || ResolveError::TooLarge {
+            did: did.to_owned(),
+            limit,
+        };
+        if response
+            .content_length()
+            .is_some_and(|len| len > limit as u64)
+        {
+            return Err(too_large());
+        }
+        // Stream the body and stop as soon as it passes the limit, whatever the headers said.
+        let mut body = Vec::new();
+        while let Some(chunk) = response.chunk().await.map_err(map_transport)? {
+            if body.len() + chunk.len() > limit {
+                return Err(too_large());
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Identity::from_document(did, &body).map(Arc::new)
+    }
+}
+
+impl Resolver for HttpResolver {
+    fn resolve<'a>(&'a self, did: &'a str) -> ResolveFuture<'a> {
+        Box::pin(async move {
+            let started = std::time::Instant::now();
+            let result = self.fetch(did).await;
+            match &result {
+                Ok(_) => tracing::debug!(
+                    did,
+                    elapsed_ms = started.elapsed().as_millis() as u64,
+                    "resolved DID"
+                ),
+                Err(err) => tracing::debug!(did, error = %err, "DID resolution failed"),
+            }
+            result
+        })
+    }
+}
+
+/// The error and its sources on one line, since reqwest's top-level message is often vague.
+fn error_chain(err: &dyn std::error::Error) -> String {
+    let mut message = err.to_string();
+    let mut source = err.source();
+    while let Some(inner) = source {
+        message.push_str(": ");
+        message.push_str(&inner.to_string());
+        source = inner.source();
+    }
+    message
+}

@@ -1,0 +1,34 @@
+//! atproto identity for the relay: DID documents, did:plc and did:web resolution, and a
+//! bounded cache.
+//!
+//! - [`Identity`] is what the relay needs from a DID document: the `#atproto` signing key
+//!   ([`atrelay_repo::crypto::PublicKey`]), the `#atproto_pds` endpoint and host, and the
+//!   claimed handle. [`Identity::from_document`] parses and checks a document.
+//! - [`Resolver`] is the async interface the relay codes against. [`HttpResolver`] fetches
+//!   documents from a PLC directory or a did:web host; [`CachingResolver`] wraps any resolver
+//!   with a bounded TTL cache that coalesces concurrent lookups of one DID, caches failures
+//!   briefly, can be purged per DID and counts hits, misses, errors and coalesced waits in
+//!   [`CacheMetrics`]; [`StaticResolver`] serves fixed identities to tests.
+//!
+//! Errors ([`ResolveError`]) keep "the DID does not exist" ([`ResolveError::NotFound`],
+//! [`ResolveError::Tombstoned`]) apart from "it could not be checked" (timeouts, HTTP
+//! failures), so a timeout never reads as a missing account.
+//!
+//! Knows nothing of the relay, accounts or hosts; handles are read from documents but never
+//! resolved (the relay does not need them verified).
+#![deny(missing_docs)]
+
+mod cache;
+mod dns;
+mod document;
+mod error;
+mod http;
+mod locate;
+mod resolver;
+
+pub use cache::{CacheConfig, CacheMetrics, CachingResolver};
+pub use document::Identity;
+pub use error::ResolveError;
+pub use http::{HttpResolver, ResolverConfig, DEFAULT_PLC_URL};
+pub use locate::{document_url, DidMethod};
+pub use resolver::{ResolveFuture, Resolver, StaticResolver};
