@@ -1,0 +1,68 @@
+//! The event as the log stores and returns it.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+
+/// One event: its seq, the metadata the log keeps, and the caller's encoded frame.
+/// Cloning is cheap (the DID and body are shared `Bytes`), so one event read from disk or
+/// appended live is handed to every reader without copying.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Event {
+    /// Relay sequence number.
+    pub(crate) seq: i64,
+    /// Append time, microseconds since the Unix epoch.
+    pub(crate) time_us: i64,
+    /// The caller's kind byte.
+    pub(crate) kind: u8,
+    /// The DID, UTF-8 (checked on append and on read).
+    pub(crate) did: Bytes,
+    /// The encoded frame.
+    pub(crate) body: Bytes,
+}
+
+impl Event {
+    /// The relay-wide sequence number.
+    pub fn seq(&self) -> i64 {
+        self.seq
+    }
+
+    /// The kind byte given to [`EventLog::append`](crate::EventLog::append).
+    pub fn kind(&self) -> u8 {
+        self.kind
+    }
+
+    /// When the event was appended.
+    pub fn time(&self) -> SystemTime {
+        match u64::try_from(self.time_us) {
+            Ok(us) => UNIX_EPOCH + Duration::from_micros(us),
+            Err(_) => UNIX_EPOCH,
+        }
+    }
+
+    /// When the event was appended, in microseconds since the Unix epoch.
+    pub fn time_us(&self) -> i64 {
+        self.time_us
+    }
+
+    /// The account the event is about.
+    pub fn did(&self) -> &str {
+        std::str::from_utf8(&self.did).unwrap_or_default()
+    }
+
+    /// The encoded frame, as given to `append`.
+    pub fn body(&self) -> &Bytes {
+        &self.body
+    }
+
+    /// The encoded frame, consuming the event.
+    pub fn into_body(self) -> Bytes {
+        self.body
+    }
+}
+
+/// Microseconds since the Unix epoch for `time` (0 before the epoch, saturating far after).
+pub(crate) fn unix_micros(time: SystemTime) -> i64 {
+    time.duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX))
+}
