@@ -4,6 +4,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use reqwest::StatusCode;
+use tokio::sync::Semaphore;
 
 use crate::dns::PublicOnlyDns;
 use crate::locate::{document_url, DidMethod};
@@ -28,6 +29,9 @@ pub struct ResolverConfig {
     pub dev_mode: bool,
     /// The `User-Agent` header sent with every request.
     pub user_agent: String,
+    /// Most requests in flight at once across all DIDs (default 64), so a burst of unknown
+    /// accounts cannot flood the PLC directory. Waiting for a slot counts against `timeout`.
+    pub max_concurrent_requests: usize,
 }
 
 impl Default for ResolverConfig {
@@ -39,6 +43,7 @@ impl Default for ResolverConfig {
             max_document_bytes: 64 * 1024,
             dev_mode: false,
             user_agent: concat!("atrelay/", env!("CARGO_PKG_VERSION")).to_owned(),
+            max_concurrent_requests: 64,
         }
     }
 }
@@ -52,6 +57,8 @@ pub struct HttpResolver {
     config: Arc<ResolverConfig>,
     /// The HTTP client (connection pool shared by clones).
     client: reqwest::Client,
+    /// Slots for requests in flight, shared by clones.
+    slots: Arc<Semaphore>,
 }
 
 impl HttpResolver {
@@ -71,6 +78,7 @@ impl HttpResolver {
         }
         Ok(HttpResolver {
             client: builder.build()?,
+            slots: Arc::new(Semaphore::new(config.max_concurrent_requests.max(1))),
             config: Arc::new(config),
         })
     }
@@ -98,6 +106,15 @@ impl HttpResolver {
             }
         };
 
+        // The semaphore is never closed, so acquiring fails only by timing out.
+        let _slot = match tokio::time::timeout(self.config.timeout, self.slots.acquire()).await {
+            Ok(Ok(permit)) => permit,
+            Ok(Err(_)) | Err(_) => {
+                return Err(ResolveError::Timeout {
+                    did: did.to_owned(),
+                })
+            }
+        };
         let mut response = self
             .client
             .get(&url)

@@ -14,9 +14,29 @@
 //! [`ResolveError::Tombstoned`]) apart from "it could not be checked" (timeouts, HTTP
 //! failures), so a timeout never reads as a missing account.
 //!
+//! ```no_run
+//! use atrelay_identity::{CacheConfig, CachingResolver, HttpResolver, Resolver, ResolverConfig};
+//!
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! let http = HttpResolver::new(ResolverConfig::default())?;
+//! let resolver = CachingResolver::new(http, CacheConfig::default());
+//! let ident = resolver.resolve("did:plc:ewvi7nxzyoun6zhxrhs64oiz").await?;
+//! if let (Some(key), Some(host)) = (&ident.signing_key, &ident.pds_host) {
+//!     println!("{} is hosted on {host} and signs with {key}", ident.did);
+//! }
+//! // On an #identity event for the account:
+//! resolver.purge(&ident.did);
+//! # Ok(())
+//! # }
+//! ```
+//!
 //! Knows nothing of the relay, accounts or hosts; handles are read from documents but never
 //! resolved (the relay does not need them verified).
 #![deny(missing_docs)]
+#![cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)
+)]
 
 mod cache;
 mod dns;

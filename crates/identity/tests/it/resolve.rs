@@ -334,3 +334,36 @@ async fn production_mode_refuses_dev_only_targets() {
         Err(ResolveError::InvalidDid { .. })
     ));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn outbound_requests_are_capped() {
+    let server = FakeServer::start().await;
+    let dids: Vec<String> = (0..4)
+        .map(|i| format!("did:plc:{}", char::from(b'a' + i).to_string().repeat(24)))
+        .collect();
+    for did in &dids {
+        let key = SigningKey::generate_k256().public_key();
+        server.plc(
+            did,
+            Reply::slow(
+                document(did, &key, "https://pds.example.com"),
+                Duration::from_millis(50),
+            ),
+        );
+    }
+    let resolver = std::sync::Arc::new(dev_resolver_with(&server, |c| {
+        c.max_concurrent_requests = 1
+    }));
+    let tasks: Vec<_> = dids
+        .iter()
+        .cloned()
+        .map(|did| {
+            let resolver = std::sync::Arc::clone(&resolver);
+            tokio::spawn(async move { resolver.resolve(&did).await.map(|_| ()) })
+        })
+        .collect();
+    for task in tasks {
+        task.await.unwrap().unwrap();
+    }
+    assert_eq!(server.max_concurrent(), 1);
+}

@@ -58,6 +58,9 @@ impl Reply {
 struct Inner {
     replies: Mutex<HashMap<String, Reply>>,
     hits: Mutex<HashMap<String, Arc<AtomicUsize>>>,
+    /// Requests being handled right now, and the most seen at once.
+    active: AtomicUsize,
+    max_active: AtomicUsize,
 }
 
 /// A running fake server.
@@ -108,6 +111,11 @@ impl FakeServer {
         self.hits(&format!("web:{host}:{}", self.port))
     }
 
+    /// The most requests the server was handling at the same time.
+    pub fn max_concurrent(&self) -> usize {
+        self.inner.max_active.load(Ordering::SeqCst)
+    }
+
     fn set(&self, key: String, reply: Reply) {
         self.inner.replies.lock().unwrap().insert(key, reply);
     }
@@ -123,6 +131,14 @@ impl FakeServer {
 }
 
 async fn handle(State(inner): State<Arc<Inner>>, uri: Uri, headers: HeaderMap) -> Response {
+    let now_active = inner.active.fetch_add(1, Ordering::SeqCst) + 1;
+    inner.max_active.fetch_max(now_active, Ordering::SeqCst);
+    let response = reply_to(&inner, &uri, &headers).await;
+    inner.active.fetch_sub(1, Ordering::SeqCst);
+    response
+}
+
+async fn reply_to(inner: &Inner, uri: &Uri, headers: &HeaderMap) -> Response {
     let key = if uri.path() == "/.well-known/did.json" {
         let host = headers
             .get("host")

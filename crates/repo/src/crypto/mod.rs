@@ -17,6 +17,8 @@
 //! document forms carry no multicodec prefix and may hold a compressed (33-byte) or
 //! uncompressed (65-byte) point; Multikey and `did:key` always carry the prefix.
 
+#![deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+
 mod error;
 mod multikey;
 mod public_key;

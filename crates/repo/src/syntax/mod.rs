@@ -12,6 +12,8 @@
 //! [`Tid`] is also a value type: it parses, compares (numeric order equals string order),
 //! prints, and exposes its timestamp so a relay can reject revs from the future.
 
+#![deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+
 mod at_identifier;
 mod aturi;
 mod cid_text;
