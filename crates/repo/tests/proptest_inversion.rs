@@ -119,3 +119,67 @@ proptest! {
         prop_assert_eq!(verified.prev_data, Some(before_root));
     }
 }
+
+fn message<'a>(blocks: &'a [u8], ops: &'a [RepoOp]) -> CommitMessage<'a> {
+    CommitMessage {
+        repo: "did:plc:ewvi7nxzyoun6zhxrhs64oiz",
+        rev: "3lhhxizu5wr2d",
+        commit: value(1),
+        blocks,
+        ops,
+        prev_data: Some(value(2)),
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(512))]
+
+    /// Arbitrary bytes, and valid CARs with arbitrary byte edits, are errors or verify; they
+    /// never panic, whatever lengths they claim.
+    #[test]
+    fn garbage_is_an_error_not_a_panic(
+        noise in prop::collection::vec(any::<u8>(), 0..600),
+        edits in prop::collection::vec((any::<u16>(), any::<u8>()), 1..6),
+    ) {
+        let limits = ProofLimits::default();
+        let ops = [RepoOp {
+            action: OpAction::Create,
+            path: key(7),
+            cid: Some(value(7)),
+            prev: None,
+        }];
+        let _ = atrelay_repo::proof::verify_commit_proof(&message(&noise, &ops), &limits);
+        let _ = atrelay_repo::car::Car::read(&noise, usize::MAX);
+        let _ = atrelay_repo::commit::Commit::decode(&noise);
+
+        // A valid message, then a few bytes changed (often inside lengths or CIDs).
+        let tree = Tree::from_entries((0..40u16).map(|n| (key(n), value(u32::from(n))))).unwrap();
+        let key = SigningKey::generate_p256();
+        let commit = UnsignedCommit {
+            did: "did:plc:ewvi7nxzyoun6zhxrhs64oiz".into(),
+            data: tree.root_cid(),
+            rev: "3lhhxizu5wr2d".into(),
+            prev: None,
+        }
+        .sign(&key);
+        let commit_bytes = commit.to_bytes();
+        let mst = tree.blocks();
+        let mut car = write_car(
+            &[commit.cid()],
+            std::iter::once((commit.cid(), commit_bytes.as_slice()))
+                .chain(mst.iter().map(|(c, b)| (*c, b.as_slice()))),
+        );
+        for (pos, byte) in edits {
+            let pos = usize::from(pos) % car.len();
+            car[pos] = byte;
+        }
+        let mut m = message(&car, &ops);
+        m.commit = commit.cid();
+        let _ = verify_commit(&m, &key.public_key(), &limits);
+        if let Ok(parsed) = atrelay_repo::car::Car::read(&car, usize::MAX) {
+            for block in parsed.blocks() {
+                let _ = Tree::load(&parsed, block.cid).map(|t| t.entries());
+            }
+        }
+    }
+}
