@@ -12,6 +12,8 @@
 //!   that was broken and the byte offset where it happened (see the variants of [`CborError`]),
 //!   and then checks the value-level rules (`$type`, blobs) with [`check_data_model`].
 
+#![deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+
 use std::collections::BTreeMap;
 
 use ipld_core::ipld::Ipld;
@@ -563,6 +565,7 @@ impl<'a> Scanner<'a> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::indexing_slicing)]
 mod tests {
     use super::*;
 

@@ -10,6 +10,8 @@
 //! shapes) are checked on the way in, so JSON that [`json_to_ipld`] accepts encodes to DAG-CBOR
 //! that [`crate::cbor::decode_atproto_value`] accepts (given allowed CID forms).
 
+#![deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+
 use std::collections::BTreeMap;
 
 use data_encoding::BASE64_NOPAD;
@@ -176,6 +178,7 @@ fn bytes(object: &Map<String, Value>) -> Result<Vec<u8>, JsonError> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::indexing_slicing)]
 mod tests {
     use super::*;
     use serde_json::json;

@@ -32,6 +32,11 @@
 //! The crate knows nothing of WebSockets, cursors, storage or verification of the commit inside
 //! `blocks`.
 #![deny(missing_docs)]
+// Frames are untrusted input: no panicking shortcuts outside tests.
+#![cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)
+)]
 
 mod body;
 mod encode;
