@@ -12,9 +12,11 @@
 //! 4. The partial MST at the commit's `data` is loaded from the CAR. Every operation's claim
 //!    holds in it: creates and updates have the claimed record CID, deletes are absent
 //!    (and, unless disabled, every created or updated record's block is in the CAR).
-//! 5. If `prevData` is given, every operation is inverted on the partial tree (last first:
-//!    a create is removed, an update set back to `prev`, a delete re-inserted with `prev`)
-//!    and the resulting root must be exactly `prevData`.
+//! 5. If `prevData` is given, every operation is inverted on the partial tree (a create is
+//!    removed, an update set back to `prev`, a delete re-inserted with `prev`) and the
+//!    resulting root must be exactly `prevData`. Ops are undone last-first; if that needs a
+//!    node the diff lacks, other orders are tried ([`invert_ops_any_order`]), since the
+//!    result does not depend on the order but the nodes it touches do.
 //!
 //! The signature is checked separately ([`verify_commit`] does both), because the key comes
 //! from the account's DID document, which the caller resolves.
@@ -304,7 +306,7 @@ pub fn verify_commit_proof(
     let prev_data = match msg.prev_data {
         None => None,
         Some(expected) => {
-            invert_ops(&mut tree, msg.ops)?;
+            invert_ops_any_order(&mut tree, msg.ops)?;
             let computed = tree.root_cid();
             if computed != expected {
                 return Err(ProofError::PrevDataMismatch { expected, computed });
@@ -366,7 +368,49 @@ pub fn verify_sync(
 /// [`ProofError::ClaimMismatch`] when an operation's claim does not hold,
 /// [`ProofError::BadOp`] for an operation without the CIDs its action needs.
 pub fn invert_ops(tree: &mut Tree, ops: &[RepoOp]) -> Result<(), ProofError> {
-    for (index, op) in ops.iter().enumerate().rev() {
+    invert_in_order(tree, ops, (0..ops.len()).rev())
+}
+
+/// Inverts `ops` trying several orders: last-first, then the order indigo uses (deletions
+/// first, then by path), then first-last. The tree before the commit does not depend on the
+/// order, but which nodes the inversion has to open does, and producers choose their proof
+/// blocks with some order in mind. The first error is returned if no order works.
+///
+/// # Errors
+///
+/// As [`invert_ops`].
+pub fn invert_ops_any_order(tree: &mut Tree, ops: &[RepoOp]) -> Result<(), ProofError> {
+    let original = tree.clone();
+    let first = match invert_ops(tree, ops) {
+        Err(e @ ProofError::MissingBlock(_)) => e,
+        other => return other,
+    };
+    let mut indigo: Vec<usize> = (0..ops.len()).collect();
+    indigo.sort_by(|a, b| {
+        let key = |i: usize| {
+            ops.get(i)
+                .map(|op| (op.action != OpAction::Delete, op.path.as_str()))
+        };
+        key(*a).cmp(&key(*b))
+    });
+    let orders: [Vec<usize>; 2] = [indigo, (0..ops.len()).collect()];
+    for order in orders {
+        let mut attempt = original.clone();
+        if invert_in_order(&mut attempt, ops, order.into_iter()).is_ok() {
+            *tree = attempt;
+            return Ok(());
+        }
+    }
+    Err(first)
+}
+
+fn invert_in_order(
+    tree: &mut Tree,
+    ops: &[RepoOp],
+    order: impl Iterator<Item = usize>,
+) -> Result<(), ProofError> {
+    for index in order {
+        let Some(op) = ops.get(index) else { continue };
         let key = op.path.as_bytes();
         let bad = |reason| ProofError::BadOp {
             index,

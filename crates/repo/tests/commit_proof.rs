@@ -11,8 +11,8 @@ use atrelay_repo::commit::{Commit, UnsignedCommit};
 use atrelay_repo::crypto::SigningKey;
 use atrelay_repo::mst::Tree;
 use atrelay_repo::proof::{
-    invert_ops, proof_blocks, verify_commit, verify_commit_proof, verify_sync, CommitMessage,
-    OpAction, ProofError, ProofLimits, RepoOp,
+    invert_ops, invert_ops_any_order, proof_blocks, verify_commit, verify_commit_proof,
+    verify_sync, CommitMessage, OpAction, ProofError, ProofLimits, RepoOp,
 };
 
 fn fixtures() -> Vec<serde_json::Value> {
@@ -447,4 +447,72 @@ fn malformed_ops_are_rejected_before_parsing() {
             "{ops:?}"
         );
     }
+}
+
+/// The smallest block set (beyond the changed nodes) with which `ops` can be undone
+/// first-to-last, found by adding whatever node the inversion reports missing.
+fn blocks_for_first_to_last(after: &Tree, ops: &[RepoOp]) -> HashMap<Cid, Vec<u8>> {
+    let all: HashMap<Cid, Vec<u8>> = after.blocks().into_iter().collect();
+    let mut chosen: HashMap<Cid, Vec<u8>> = after.fresh_blocks().into_iter().collect();
+    let reversed: Vec<RepoOp> = ops.iter().rev().cloned().collect();
+    loop {
+        let mut partial = Tree::load(&chosen, after.root_cid()).unwrap();
+        match invert_ops(&mut partial, &reversed) {
+            Ok(()) => return chosen,
+            Err(ProofError::MissingBlock(cid)) => {
+                chosen.insert(cid, all[&cid].clone());
+            }
+            Err(e) => panic!("{e}"),
+        }
+    }
+}
+
+#[test]
+fn inversion_falls_back_to_other_orders() {
+    let value = |n: u32| cid_for_dag_cbor(&n.to_be_bytes());
+    let path = |n: u32| format!("app.bsky.feed.post/3k{n:05}");
+    let mut n_needed_fallback = 0;
+    for seed in 0..300u32 {
+        // A small tree and a pair of operations that interact (neighbouring keys).
+        let keys: Vec<u32> = (0..60).map(|i| (i * 7 + seed * 13) % 400).collect();
+        let built = Tree::from_entries(keys.iter().map(|k| (path(*k), value(*k)))).unwrap();
+        let before = built.root_cid();
+        let store: HashMap<Cid, Vec<u8>> = built.blocks().into_iter().collect();
+        let mut after = Tree::load_complete(&store, before).unwrap();
+        let mut ops = Vec::new();
+        for k in [seed % 400, (seed * 31 + 5) % 400, (seed * 17 + 3) % 400] {
+            if ops.iter().any(|op: &RepoOp| op.path == path(k)) {
+                continue;
+            }
+            let op = match after.get(path(k).as_bytes()).unwrap() {
+                Some(old) => RepoOp {
+                    action: OpAction::Delete,
+                    path: path(k),
+                    cid: None,
+                    prev: Some(old),
+                },
+                None => RepoOp {
+                    action: OpAction::Create,
+                    path: path(k),
+                    cid: Some(value(k + 1000)),
+                    prev: None,
+                },
+            };
+            match op.cid {
+                Some(v) => after.insert(op.path.as_bytes(), v).unwrap(),
+                None => after.remove(op.path.as_bytes()).unwrap(),
+            };
+            ops.push(op);
+        }
+        let blocks = blocks_for_first_to_last(&after, &ops);
+        let mut last_first = Tree::load(&blocks, after.root_cid()).unwrap();
+        if invert_ops(&mut last_first, &ops).is_err() {
+            n_needed_fallback += 1;
+        }
+        let mut any = Tree::load(&blocks, after.root_cid()).unwrap();
+        invert_ops_any_order(&mut any, &ops).unwrap();
+        assert_eq!(any.root_cid(), before, "seed {seed}");
+    }
+    eprintln!("{n_needed_fallback} of 300 batches needed another order");
+    assert!(n_needed_fallback > 0);
 }

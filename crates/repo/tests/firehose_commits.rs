@@ -20,7 +20,8 @@ use atrelay_repo::crypto::{Curve, PublicKey};
 use atrelay_repo::json::json_to_ipld;
 use atrelay_repo::mst::Tree;
 use atrelay_repo::proof::{
-    invert_ops, verify_commit, CommitMessage, OpAction, ProofError, ProofLimits, RepoOp,
+    invert_ops, invert_ops_any_order, verify_commit, CommitMessage, OpAction, ProofError,
+    ProofLimits, RepoOp,
 };
 use ipld_core::ipld::Ipld;
 use sha2::{Digest, Sha256};
@@ -192,6 +193,12 @@ fn pre_sync_1_1_bridgyfed_diffs_lack_inversion_blocks() {
         let car = Car::read(&capture.blocks, usize::MAX).unwrap();
         let mut tree = Tree::load(&car, capture.commit().data).unwrap();
         let res = invert_ops(&mut tree, &capture.ops);
+        assert!(
+            matches!(res, Err(ProofError::MissingBlock(_))),
+            "{seq}: {res:?}"
+        );
+        let mut tree = Tree::load(&car, capture.commit().data).unwrap();
+        let res = invert_ops_any_order(&mut tree, &capture.ops);
         assert!(
             matches!(res, Err(ProofError::MissingBlock(_))),
             "{seq}: {res:?}"
