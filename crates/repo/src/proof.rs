@@ -42,7 +42,7 @@ use crate::car::{Car, CarError, FIREHOSE_BLOCKS_LIMIT};
 use crate::cid::Cid;
 use crate::commit::{Commit, CommitError};
 use crate::crypto::PublicKey;
-use crate::mst::{MstError, Tree};
+use crate::mst::{BlockSource, MstError, Tree};
 use crate::syntax::{validate_nsid, validate_record_key};
 
 /// The most operations a sync-1.1 `#commit` may carry.
@@ -306,8 +306,15 @@ pub fn verify_commit_proof(
     let prev_data = match msg.prev_data {
         None => None,
         Some(expected) => {
-            invert_ops_any_order(&mut tree, msg.ops)?;
-            let computed = tree.root_cid();
+            let computed = match invert_ops(&mut tree, msg.ops) {
+                Ok(()) => tree.root_cid(),
+                Err(first @ ProofError::MissingBlock(_)) => {
+                    invert_other_orders(&car, commit.data, msg.ops)
+                        .ok_or(first)?
+                        .root_cid()
+                }
+                Err(e) => return Err(e),
+            };
             if computed != expected {
                 return Err(ProofError::PrevDataMismatch { expected, computed });
             }
@@ -371,20 +378,32 @@ pub fn invert_ops(tree: &mut Tree, ops: &[RepoOp]) -> Result<(), ProofError> {
     invert_in_order(tree, ops, (0..ops.len()).rev())
 }
 
-/// Inverts `ops` trying several orders: last-first, then the order indigo uses (deletions
-/// first, then by path), then first-last. The tree before the commit does not depend on the
-/// order, but which nodes the inversion has to open does, and producers choose their proof
-/// blocks with some order in mind. The first error is returned if no order works.
+/// Loads the partial tree at `root` from `blocks` and inverts `ops` on it, trying several
+/// orders: last-first, then the order indigo uses (deletions first, then by path), then
+/// first-last. The tree before the commit does not depend on the order, but which nodes the
+/// inversion has to open does, and producers choose their proof blocks with some order in
+/// mind. Returns the inverted tree, or the first order's error if no order works.
 ///
 /// # Errors
 ///
-/// As [`invert_ops`].
-pub fn invert_ops_any_order(tree: &mut Tree, ops: &[RepoOp]) -> Result<(), ProofError> {
-    let original = tree.clone();
-    let first = match invert_ops(tree, ops) {
-        Err(e @ ProofError::MissingBlock(_)) => e,
-        other => return other,
-    };
+/// As [`invert_ops`], and [`ProofError::MissingBlock`] if the root is not in `blocks`.
+pub fn invert_ops_any_order(
+    blocks: &impl BlockSource,
+    root: Cid,
+    ops: &[RepoOp],
+) -> Result<Tree, ProofError> {
+    let mut tree = Tree::load(blocks, root)?;
+    match invert_ops(&mut tree, ops) {
+        Ok(()) => Ok(tree),
+        Err(first @ ProofError::MissingBlock(_)) => {
+            invert_other_orders(blocks, root, ops).ok_or(first)
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// The fallback orders of [`invert_ops_any_order`]; `None` if none works.
+fn invert_other_orders(blocks: &impl BlockSource, root: Cid, ops: &[RepoOp]) -> Option<Tree> {
     let mut indigo: Vec<usize> = (0..ops.len()).collect();
     indigo.sort_by(|a, b| {
         let key = |i: usize| {
@@ -394,14 +413,11 @@ pub fn invert_ops_any_order(tree: &mut Tree, ops: &[RepoOp]) -> Result<(), Proof
         key(*a).cmp(&key(*b))
     });
     let orders: [Vec<usize>; 2] = [indigo, (0..ops.len()).collect()];
-    for order in orders {
-        let mut attempt = original.clone();
-        if invert_in_order(&mut attempt, ops, order.into_iter()).is_ok() {
-            *tree = attempt;
-            return Ok(());
-        }
-    }
-    Err(first)
+    orders.into_iter().find_map(|order| {
+        let mut tree = Tree::load(blocks, root).ok()?;
+        invert_in_order(&mut tree, ops, order.into_iter()).ok()?;
+        Some(tree)
+    })
 }
 
 fn invert_in_order(
