@@ -142,14 +142,15 @@ impl Shared {
         (has_records && first.first_seq <= self.newest_seq()).then_some(first.first_seq)
     }
 
-    /// Publishes a new head to async and blocking waiters.
+    /// Publishes a new head to async and blocking waiters. The watch (which queries read)
+    /// is updated first, so a blocking waiter that wakes sees the same head in queries.
     pub fn publish_head(&self, update: impl Fn(&mut Head)) {
+        self.head.send_modify(|head| update(head));
         {
             let mut head = lock(&self.head_sync);
             update(&mut head);
         }
         self.head_changed.notify_all();
-        self.head.send_modify(|head| update(head));
     }
 }
 

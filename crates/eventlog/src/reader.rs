@@ -32,6 +32,8 @@ use crate::takedown::TakedownView;
 
 /// Most events read from the files in one batch.
 const BATCH_EVENTS: usize = 1024;
+/// Most events in the first batch after a seek, so the first event comes quickly.
+const FIRST_BATCH_EVENTS: usize = 64;
 /// Most bytes read from the files in one batch.
 const BATCH_BYTES: u64 = 4 << 20;
 
@@ -293,9 +295,9 @@ fn read_batch(
     head: i64,
     strict: bool,
 ) -> Result<Batch, Error> {
-    let mut position = match file.take() {
-        Some(position) => position,
-        None => seek(shared, last, strict)?,
+    let (mut position, limit) = match file.take() {
+        Some(position) => (position, BATCH_EVENTS),
+        None => (seek(shared, last, strict)?, FIRST_BATCH_EVENTS),
     };
     let mut batch = Batch {
         records: Vec::new(),
@@ -303,7 +305,7 @@ fn read_batch(
     };
     let mut read_last = last;
     let mut bytes = 0;
-    while batch.records.len() < BATCH_EVENTS && bytes < BATCH_BYTES {
+    while batch.records.len() < limit && bytes < BATCH_BYTES {
         let offset = position.records.offset();
         match position.records.next(head)? {
             Next::Record(record) => {
