@@ -209,6 +209,10 @@ impl EventLog {
     /// body. Returns at once; the [`Ticket`] reports when the event is durable, which is
     /// also when readers see it.
     ///
+    /// The queue in front of the writer is not bounded here: callers bound their appends in
+    /// flight by awaiting tickets (an ingest task per host does, to advance its cursor), and
+    /// [`LogStats::pending`] shows how many events wait.
+    ///
     /// # Errors
     /// [`Error::InvalidDid`], [`Error::EventTooLarge`] (the seq is not used), or
     /// [`Error::Closed`] / [`Error::Failed`] when the log no longer takes appends.
@@ -446,6 +450,8 @@ impl WriterThread {
         if let Some(handle) = handle {
             if handle.join().is_err() {
                 tracing::error!("event log writer thread panicked");
+                lock(&self.shared.queue).state =
+                    QueueState::Failed("writer thread panicked".into());
                 self.shared.publish_head(|head| {
                     head.failed
                         .get_or_insert_with(|| "writer thread panicked".into());

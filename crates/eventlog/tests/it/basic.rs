@@ -215,6 +215,16 @@ fn close_makes_everything_durable_and_stops_appends_and_readers() {
             .map(|_| log.append("did:plc:a", 1, |seq| body(seq, 10)).unwrap())
             .collect();
         assert!(!tickets[19].is_durable());
+        // Events that are not durable are not served: the log still ends at 0.
+        assert_eq!(log.newest_seq(), 0);
+        assert!(matches!(
+            log.reader(Some(1)),
+            Err(Error::FutureCursor {
+                cursor: 1,
+                newest: 0
+            })
+        ));
+        assert_eq!(log.stats().pending, 20);
         log.close().unwrap();
         for ticket in &tickets {
             assert_eq!(ticket.durable().await.unwrap(), ticket.seq());
