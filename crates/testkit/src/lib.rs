@@ -19,7 +19,6 @@
 //! for production: keys are generated on the fly and all state lives in memory.
 #![deny(missing_docs)]
 
-mod car;
 mod checker;
 mod clock;
 mod did_doc;
@@ -29,11 +28,9 @@ mod event;
 pub mod load;
 mod misbehave;
 mod pds;
-mod proof_nodes;
 mod record;
 mod repo;
 
-pub use car::write_car;
 pub use checker::{AccountKey, CheckError, Checked, StreamChecker};
 pub use clock::{datetime_from_micros, now_datetime, now_micros, TidClock};
 pub use did_doc::{loopback_web_did, new_plc_did, DidDocument};

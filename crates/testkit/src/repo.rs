@@ -3,19 +3,18 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
+use atrelay_repo::car::write_car;
 use atrelay_repo::cbor::encode_atproto_value;
 use atrelay_repo::cid::{cid_for_dag_cbor, Cid};
 use atrelay_repo::commit::{Commit, UnsignedCommit};
 use atrelay_repo::crypto::SigningKey;
 use atrelay_repo::mst::{MstError, Tree};
-use atrelay_repo::proof::{OpAction, RepoOp, FIREHOSE_MAX_OPS};
+use atrelay_repo::proof::{proof_blocks, OpAction, RepoOp, FIREHOSE_MAX_OPS};
 use atrelay_repo::syntax::Tid;
 use ipld_core::ipld::Ipld;
 
-use crate::car::write_car;
 use crate::clock::TidClock;
 use crate::error::TestkitError;
-use crate::proof_nodes::proof_nodes;
 use crate::record::RecordPath;
 
 /// One change in a batch of writes.
@@ -129,8 +128,8 @@ impl FakeRepo {
         let cid = cid_for_dag_cbor(&commit_bytes);
         let blocks = write_car(
             &[cid],
-            std::iter::once((&cid, commit_bytes.as_slice()))
-                .chain(fresh.iter().map(|(c, b)| (c, b.as_slice()))),
+            std::iter::once((cid, commit_bytes.as_slice()))
+                .chain(fresh.iter().map(|(c, b)| (*c, b.as_slice()))),
         );
         for (c, b) in fresh {
             store.insert(c, b);
@@ -354,7 +353,8 @@ impl FakeRepo {
             });
         }
         let data = tree.root_cid();
-        let fresh = tree.fresh_blocks();
+        // New and changed nodes, plus the unchanged ones the lookups and inversion open.
+        let mst_blocks = proof_blocks(&tree, &ops).map_err(|e| TestkitError::Proof(Box::new(e)))?;
 
         let rev = match options.rev {
             Some(rev) => rev,
@@ -372,32 +372,19 @@ impl FakeRepo {
         let commit_bytes = commit.to_bytes();
         let cid = cid_for_dag_cbor(&commit_bytes);
 
-        // From here on nothing can fail but the proof search; keep the store consistent first.
-        let fresh_cids: Vec<Cid> = fresh.iter().map(|(c, _)| *c).collect();
-        for (c, b) in fresh {
-            self.store.entry(c).or_insert(b);
-        }
-        for (c, b) in &new_records {
-            self.store.entry(*c).or_insert_with(|| b.clone());
-        }
-        let extra = proof_nodes(&self.store, data, &ops, &fresh_cids)?;
-
-        let mut car_blocks: Vec<(&Cid, &[u8])> = Vec::new();
-        car_blocks.push((&cid, commit_bytes.as_slice()));
+        let mut car_blocks: Vec<(Cid, &[u8])> =
+            Vec::with_capacity(1 + mst_blocks.len() + new_records.len());
+        car_blocks.push((cid, commit_bytes.as_slice()));
         let mut included = HashSet::new();
-        for node in fresh_cids.iter().chain(extra.iter()) {
-            if included.insert(*node) {
-                if let Some(bytes) = self.store.get(node) {
-                    car_blocks.push((node, bytes.as_slice()));
-                }
-            }
-        }
-        for (c, b) in &new_records {
+        for (c, b) in mst_blocks.iter().chain(new_records.iter()) {
             if included.insert(*c) {
-                car_blocks.push((c, b.as_slice()));
+                car_blocks.push((*c, b.as_slice()));
             }
         }
         let blocks = write_car(&[cid], car_blocks);
+        for (c, b) in mst_blocks.into_iter().chain(new_records) {
+            self.store.entry(c).or_insert(b);
+        }
 
         // Reload so the next commit's fresh blocks are only its own.
         self.tree = Tree::load(&self.store, data)?;
@@ -426,7 +413,7 @@ impl FakeRepo {
     /// A CAR holding only the head commit block: the `blocks` of a `#sync` message.
     pub fn sync_car(&self) -> Vec<u8> {
         let bytes = self.head.to_bytes();
-        write_car(&[self.head_cid], [(&self.head_cid, bytes.as_slice())])
+        write_car(&[self.head_cid], [(self.head_cid, bytes.as_slice())])
     }
 
     /// The whole repository as a CAR (commit, every MST node, every record), as `getRepo`
@@ -438,10 +425,10 @@ impl FakeRepo {
     pub fn export_car(&self) -> Result<Vec<u8>, TestkitError> {
         let commit_bytes = self.head.to_bytes();
         let nodes = self.tree.blocks();
-        let mut blocks: Vec<(&Cid, &[u8])> =
+        let mut blocks: Vec<(Cid, &[u8])> =
             Vec::with_capacity(1 + nodes.len() + self.records.len());
-        blocks.push((&self.head_cid, commit_bytes.as_slice()));
-        blocks.extend(nodes.iter().map(|(c, b)| (c, b.as_slice())));
+        blocks.push((self.head_cid, commit_bytes.as_slice()));
+        blocks.extend(nodes.iter().map(|(c, b)| (*c, b.as_slice())));
         let mut seen = HashSet::new();
         for cid in self.records.values() {
             if seen.insert(*cid) {
@@ -449,7 +436,7 @@ impl FakeRepo {
                     .store
                     .get(cid)
                     .ok_or(TestkitError::Mst(MstError::MissingBlock(*cid)))?;
-                blocks.push((cid, bytes.as_slice()));
+                blocks.push((*cid, bytes.as_slice()));
             }
         }
         Ok(write_car(&[self.head_cid], blocks))

@@ -17,7 +17,6 @@ use ipld_core::ipld::Ipld;
 use rand::Rng;
 use tokio::sync::{broadcast, watch};
 
-use crate::car::write_car;
 use crate::clock::{now_datetime, now_micros, TidClock};
 use crate::did_doc::{loopback_web_did, new_plc_did, DidDocument};
 use crate::directory::{lock, FakeDirectory, ServerGuard};
@@ -26,6 +25,7 @@ use crate::event::{account_message, commit_message, identity_message, sync_messa
 use crate::misbehave::Misbehavior;
 use crate::record::{random_record, RecordPath, SAMPLE_COLLECTIONS};
 use crate::repo::{CommitData, CommitOptions, FakeRepo, Write};
+use atrelay_repo::car::write_car;
 
 /// Capacity of the live broadcast; a subscriber further behind gets `ConsumerTooSlow`.
 const LIVE_CAPACITY: usize = 1 << 16;
@@ -692,12 +692,10 @@ fn oversize(commit: &CommitData) -> Vec<u8> {
         Ok(car) => car,
         Err(_) => return commit.blocks.clone(),
     };
-    let blocks: Vec<(Cid, &[u8])> = car.blocks().map(|b| (b.cid, b.data)).collect();
     write_car(
         &[commit.cid],
-        blocks
-            .iter()
-            .map(|(c, b)| (c, *b))
-            .chain(std::iter::once((&padding_cid, padding.as_slice()))),
+        car.blocks()
+            .map(|b| (b.cid, b.data))
+            .chain(std::iter::once((padding_cid, padding.as_slice()))),
     )
 }
