@@ -31,6 +31,7 @@ mod diff;
 mod edit;
 mod node;
 pub(crate) mod out;
+mod parse;
 
 use std::collections::HashMap;
 

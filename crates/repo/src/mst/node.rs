@@ -2,10 +2,10 @@
 
 use std::cell::OnceCell;
 
-use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
 use super::out::{cid_or_null, header, text};
+use super::parse::parse_node;
 use super::{MstError, MAX_KEY_LEN};
 use crate::cid::{cid_for_dag_cbor, Cid};
 
@@ -144,24 +144,6 @@ impl Node {
     }
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct NodeData<'a> {
-    #[serde(borrow)]
-    e: Vec<EntryData<'a>>,
-    l: Option<Cid>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct EntryData<'a> {
-    #[serde(borrow, with = "serde_bytes")]
-    k: &'a [u8],
-    p: u64,
-    t: Option<Cid>,
-    v: Cid,
-}
-
 /// Where a node sits: the layer its parent expects (`None` for the root) and the keys that
 /// bound it (exclusive), taken from the leaves around it in its ancestors.
 #[derive(Debug, Clone, Copy)]
@@ -176,8 +158,7 @@ pub(crate) struct Place<'k> {
 /// Children are returned as stubs. Returns `None` for the empty root node.
 pub(crate) fn decode_node(cid: Cid, bytes: &[u8], place: Place<'_>) -> Result<Node, MstError> {
     let invalid = |reason: String| MstError::InvalidNode { cid, reason };
-    let data: NodeData<'_> =
-        serde_ipld_dagcbor::from_slice(bytes).map_err(|e| invalid(e.to_string()))?;
+    let data = parse_node(bytes).map_err(invalid)?;
     let mut items = Vec::with_capacity(data.e.len() * 2 + 1);
     if let Some(left) = data.l {
         items.push(Item::Child(Link::Stub(left)));
