@@ -77,7 +77,7 @@ pub(crate) struct Shared {
     /// DIDs whose events readers skip.
     pub takedowns: Takedowns,
     /// Test fault point: make the next fsync fail.
-    #[cfg(test)]
+    #[cfg(any(test, feature = "failpoints"))]
     pub fail_fsync: std::sync::atomic::AtomicBool,
 }
 
@@ -188,7 +188,7 @@ impl EventLog {
             live: Mutex::new(Some(live.clone())),
             takedowns,
             config,
-            #[cfg(test)]
+            #[cfg(any(test, feature = "failpoints"))]
             fail_fsync: std::sync::atomic::AtomicBool::new(false),
         });
         let writer = Writer::start(shared.clone(), recovered.active_file, live)?;
@@ -372,6 +372,17 @@ impl EventLog {
     }
 }
 
+#[cfg(any(test, feature = "failpoints"))]
+impl EventLog {
+    /// Fault point (feature `failpoints`): while `on`, every fsync of a segment fails as if
+    /// the disk had returned an error, so the log fails exactly as it would in production.
+    pub fn inject_fsync_failure(&self, on: bool) {
+        self.shared
+            .fail_fsync
+            .store(on, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
 impl Ticket {
     /// The seq assigned to the event.
     pub fn seq(&self) -> i64 {
@@ -471,7 +482,6 @@ impl Drop for WriterThread {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::atomic::Ordering;
     use std::time::Duration;
 
     use super::*;
@@ -495,7 +505,7 @@ mod tests {
             .unwrap();
         assert_eq!(ok.wait().unwrap(), 1);
 
-        log.shared.fail_fsync.store(true, Ordering::Relaxed);
+        log.inject_fsync_failure(true);
         let lost = log
             .append("did:plc:a", 1, |_| Bytes::from_static(b"two"))
             .unwrap();
@@ -528,7 +538,7 @@ mod tests {
         runtime.block_on(async {
             let log = EventLog::open(config(dir.path())).unwrap();
             let mut reader = log.reader(None).unwrap();
-            log.shared.fail_fsync.store(true, Ordering::Relaxed);
+            log.inject_fsync_failure(true);
             let ticket = log
                 .append("did:plc:a", 1, |_| Bytes::from_static(b"x"))
                 .unwrap();
