@@ -5,6 +5,9 @@ use std::{net::SocketAddr, path::PathBuf};
 
 use clap::Args;
 
+/// Where `make run` keeps its SQLite database when `DATABASE_URL` is not set.
+pub const DEFAULT_DATABASE_URL: &str = "sqlite://data/relay.sqlite";
+
 /// Settings for `atrelay serve`.
 #[derive(Debug, Clone, Args)]
 pub struct ServeConfig {

@@ -3,6 +3,8 @@
 //! The binary in `main.rs` only parses the command line and calls into this crate.
 #![deny(missing_docs)]
 
+pub mod api;
 pub mod config;
 pub mod server;
+pub mod state;
 pub mod xrpc;

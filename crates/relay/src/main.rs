@@ -1,6 +1,7 @@
 //! `atrelay`: the relay binary. Parses the command line and hands off to the library crate.
 
-use atrelay::{config::ServeConfig, server};
+use atrelay::{config::ServeConfig, server, state::AppState};
+use atrelay_store::{ConnectOptions, Store};
 use clap::{Parser, Subcommand};
 use tracing_subscriber::EnvFilter;
 
@@ -16,6 +17,12 @@ struct Cli {
 enum Command {
     /// Run the relay service.
     Serve(ServeConfig),
+    /// Apply the database migrations and exit.
+    Migrate {
+        /// Database URL, as for `serve`.
+        #[arg(long = "db-url", env = "DATABASE_URL", default_value = atrelay::config::DEFAULT_DATABASE_URL)]
+        database_url: String,
+    },
     /// Print the version and exit.
     Version,
 }
@@ -32,6 +39,16 @@ fn main() -> anyhow::Result<()> {
             let runtime = tokio::runtime::Runtime::new()?;
             runtime.block_on(run_serve(config))
         }
+        Command::Migrate { database_url } => {
+            init_logging();
+            let runtime = tokio::runtime::Runtime::new()?;
+            runtime.block_on(async {
+                let store = Store::open(&database_url, &ConnectOptions::default()).await?;
+                store.close().await;
+                println!("migrations applied to {}", redact(&database_url));
+                anyhow::Ok(())
+            })
+        }
     }
 }
 
@@ -43,11 +60,34 @@ fn init_logging() {
 }
 
 async fn run_serve(config: ServeConfig) -> anyhow::Result<()> {
+    let store = Store::open(&config.database_url, &ConnectOptions::default()).await?;
+    tracing::info!(database = %redact(&config.database_url), "database ready");
     let listener = tokio::net::TcpListener::bind(config.api_bind).await?;
     tracing::info!(addr = %listener.local_addr()?, "API listening");
-    server::serve(listener, server::router(), shutdown_signal()).await?;
+    let router = server::router(AppState::new(store.clone()));
+    server::serve(listener, router, shutdown_signal()).await?;
+    store.close().await;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// The database URL without its password, for logs.
+fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme_end), Some(at)) if at > scheme_end => {
+            let credentials = &url[scheme_end + 3..at];
+            match credentials.find(':') {
+                Some(colon) => format!(
+                    "{}{}:***{}",
+                    &url[..scheme_end + 3],
+                    &credentials[..colon],
+                    &url[at..]
+                ),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
 }
 
 /// Completes on Ctrl-C or SIGTERM.

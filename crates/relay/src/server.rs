@@ -3,7 +3,8 @@
 use std::{future::Future, net::SocketAddr};
 
 use axum::{
-    http::{header, HeaderValue},
+    extract::State,
+    http::{header, HeaderValue, StatusCode},
     routing::get,
     Json, Router,
 };
@@ -11,15 +12,36 @@ use serde_json::{json, Value};
 use tokio::net::TcpListener;
 use tower_http::{cors::CorsLayer, set_header::SetResponseHeaderLayer};
 
+use crate::{
+    api::{hosts, repos},
+    state::AppState,
+};
+
 /// The value of the `Server` header on every response.
 pub const SERVER_HEADER: &str = concat!("atrelay/", env!("CARGO_PKG_VERSION"), " (atproto-relay)");
 
 /// Builds the router of the public API.
-pub fn router() -> Router {
+pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/", get(banner))
         .route("/_health", get(health))
         .route("/xrpc/_health", get(health))
+        .route("/xrpc/com.atproto.sync.listHosts", get(hosts::list_hosts))
+        .route(
+            "/xrpc/com.atproto.sync.getHostStatus",
+            get(hosts::get_host_status),
+        )
+        .route("/xrpc/com.atproto.sync.listRepos", get(repos::list_repos))
+        .route(
+            "/xrpc/com.atproto.sync.getRepoStatus",
+            get(repos::get_repo_status),
+        )
+        .route(
+            "/xrpc/com.atproto.sync.getLatestCommit",
+            get(repos::get_latest_commit),
+        )
+        .route("/xrpc/com.atproto.sync.getRepo", get(repos::get_repo))
+        .with_state(state)
         .layer(CorsLayer::permissive())
         .layer(SetResponseHeaderLayer::overriding(
             header::SERVER,
@@ -49,6 +71,16 @@ async fn banner() -> &'static str {
     )
 }
 
-async fn health() -> Json<Value> {
-    Json(json!({ "status": "ok" }))
+/// `GET /xrpc/_health`: `{"status":"ok"}` when the database answers, else a 500.
+async fn health(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
+    match state.store.ping().await {
+        Ok(()) => (StatusCode::OK, Json(json!({ "status": "ok" }))),
+        Err(error) => {
+            tracing::error!(%error, "health check: database unreachable");
+            (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                Json(json!({ "status": "error", "msg": "can't connect to database" })),
+            )
+        }
+    }
 }

@@ -59,3 +59,11 @@ impl IntoResponse for XrpcError {
         (self.status, Json(body)).into_response()
     }
 }
+
+impl From<atrelay_store::StoreError> for XrpcError {
+    /// A store failure is the relay's fault: logged here with its detail, answered as a 500.
+    fn from(error: atrelay_store::StoreError) -> Self {
+        tracing::error!(%error, "store query failed");
+        XrpcError::internal()
+    }
+}

@@ -1,0 +1,5 @@
+//! HTTP handlers of the public API, one module per group of endpoints.
+
+pub mod hosts;
+pub mod params;
+pub mod repos;

@@ -1,0 +1,128 @@
+//! A relay under test: a migrated store on a scratch database (a SQLite file, or a PostgreSQL
+//! schema when `TEST_DATABASE_URL` is set) and the HTTP server on a loopback port.
+
+#![allow(dead_code)]
+
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use atrelay::{server, state::AppState};
+use atrelay_store::{ConnectOptions, Store};
+
+/// A running relay API and the store behind it.
+pub struct TestRelay {
+    /// `http://127.0.0.1:<port>`.
+    pub base: String,
+    /// The store the server reads.
+    pub store: Store,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    cleanup: Cleanup,
+}
+
+enum Cleanup {
+    Sqlite(#[allow(dead_code)] tempfile::TempDir),
+    Postgres { url: String, schema: String },
+}
+
+impl TestRelay {
+    /// A relay on a fresh SQLite file.
+    pub async fn sqlite() -> TestRelay {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("relay.sqlite").display());
+        let store = Store::open(&url, &ConnectOptions::default()).await.unwrap();
+        TestRelay::start(store, Cleanup::Sqlite(dir)).await
+    }
+
+    /// A relay on a fresh PostgreSQL schema, or `None` (with a notice) without `TEST_DATABASE_URL`.
+    pub async fn postgres() -> Option<TestRelay> {
+        let Ok(url) = std::env::var("TEST_DATABASE_URL") else {
+            eprintln!("skipping: TEST_DATABASE_URL not set");
+            return None;
+        };
+        static COUNTER: AtomicU32 = AtomicU32::new(0);
+        let schema = format!(
+            "atrelay_relay_test_{}_{}",
+            std::process::id(),
+            COUNTER.fetch_add(1, Ordering::Relaxed)
+        );
+        admin_statement(&url, &format!("DROP SCHEMA IF EXISTS {schema} CASCADE")).await;
+        admin_statement(&url, &format!("CREATE SCHEMA {schema}")).await;
+        let options = ConnectOptions {
+            max_connections: Some(4),
+            postgres_schema: Some(schema.clone()),
+        };
+        let store = Store::open(&url, &options).await.unwrap();
+        Some(TestRelay::start(store, Cleanup::Postgres { url, schema }).await)
+    }
+
+    async fn start(store: Store, cleanup: Cleanup) -> TestRelay {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let router = server::router(AppState::new(store.clone()));
+        tokio::spawn(server::serve(listener, router, async {
+            let _ = stopped.await;
+        }));
+        TestRelay {
+            base,
+            store,
+            stop: Some(stop),
+            cleanup,
+        }
+    }
+
+    /// `GET base + path_and_query`, without following redirects.
+    pub async fn get(&self, path_and_query: &str) -> reqwest::Response {
+        let client = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap();
+        client
+            .get(format!("{}{path_and_query}", self.base))
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// Stops the server and removes the scratch database.
+    pub async fn finish(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        self.store.close().await;
+        if let Cleanup::Postgres { url, schema } = &self.cleanup {
+            admin_statement(url, &format!("DROP SCHEMA {schema} CASCADE")).await;
+        }
+    }
+}
+
+async fn admin_statement(url: &str, sql: &str) {
+    let pool = sqlx::PgPool::connect(url)
+        .await
+        .expect("TEST_DATABASE_URL must be reachable");
+    sqlx::query(sql).execute(&pool).await.unwrap();
+    pool.close().await;
+}
+
+/// Declares a test module running `$test(&TestRelay)` once on SQLite and once on PostgreSQL.
+#[macro_export]
+macro_rules! both_backends {
+    ($name:ident) => {
+        mod $name {
+            #[tokio::test]
+            async fn sqlite() {
+                let relay = $crate::support::TestRelay::sqlite().await;
+                super::$name(&relay).await;
+                relay.finish().await;
+            }
+
+            #[tokio::test]
+            async fn postgres() {
+                let Some(relay) = $crate::support::TestRelay::postgres().await else {
+                    return;
+                };
+                super::$name(&relay).await;
+                relay.finish().await;
+            }
+        }
+    };
+}
