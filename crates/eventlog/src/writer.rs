@@ -268,7 +268,7 @@ impl Writer {
 
     /// `fdatasync` on the active segment.
     fn fsync(&mut self) -> Result<(), Error> {
-        #[cfg(test)]
+        #[cfg(any(test, feature = "failpoints"))]
         if self
             .shared
             .fail_fsync
