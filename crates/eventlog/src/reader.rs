@@ -158,7 +158,9 @@ impl Reader {
         (self.shared.newest_seq() - self.last).max(0) + self.buffer.len() as i64
     }
 
-    /// The next event; waits for one when caught up.
+    /// The next event; waits for one when caught up. Cancel-safe: dropping the future
+    /// (for example in `tokio::select!`) loses no event; the next call re-reads from the
+    /// reader's position.
     ///
     /// # Errors
     /// [`Error::FellBehind`] if retention deleted events this reader had not read yet;
