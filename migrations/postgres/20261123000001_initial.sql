@@ -67,8 +67,8 @@ CREATE TABLE settings (
     updated_at BIGINT NOT NULL
 );
 
--- hosts.account_count follows the accounts table. Statement-level triggers with transition
--- tables: one UPDATE of hosts per batch statement, not one per account.
+-- hosts.account_count follows the accounts table. Inserts and deletes use statement-level
+-- triggers with transition tables: one UPDATE of hosts per batch statement, not one per account.
 CREATE FUNCTION accounts_count_inserted() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     UPDATE hosts SET account_count = hosts.account_count + n.added
@@ -78,22 +78,12 @@ BEGIN
 END;
 $$;
 
+-- Moves between hosts are rare: a row trigger whose WHEN clause skips the ordinary updates
+-- without calling the function (a statement trigger would join two transition tables per batch).
 CREATE FUNCTION accounts_count_moved() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    UPDATE hosts SET account_count = hosts.account_count + d.delta
-    FROM (
-        SELECT host_id, SUM(delta) AS delta FROM (
-            SELECT o.host_id, -1 AS delta
-            FROM old_rows AS o JOIN new_rows AS n ON n.did = o.did
-            WHERE o.host_id <> n.host_id
-            UNION ALL
-            SELECT n.host_id, 1 AS delta
-            FROM old_rows AS o JOIN new_rows AS n ON n.did = o.did
-            WHERE o.host_id <> n.host_id
-        ) AS moves
-        GROUP BY host_id
-    ) AS d
-    WHERE hosts.id = d.host_id;
+    UPDATE hosts SET account_count = account_count - 1 WHERE id = OLD.host_id;
+    UPDATE hosts SET account_count = account_count + 1 WHERE id = NEW.host_id;
     RETURN NULL;
 END;
 $$;
@@ -111,9 +101,9 @@ CREATE TRIGGER accounts_count_insert AFTER INSERT ON accounts
     REFERENCING NEW TABLE AS new_rows
     FOR EACH STATEMENT EXECUTE FUNCTION accounts_count_inserted();
 
-CREATE TRIGGER accounts_count_move AFTER UPDATE ON accounts
-    REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
-    FOR EACH STATEMENT EXECUTE FUNCTION accounts_count_moved();
+CREATE TRIGGER accounts_count_move AFTER UPDATE OF host_id ON accounts
+    FOR EACH ROW WHEN (OLD.host_id <> NEW.host_id)
+    EXECUTE FUNCTION accounts_count_moved();
 
 CREATE TRIGGER accounts_count_delete AFTER DELETE ON accounts
     REFERENCING OLD TABLE AS old_rows

@@ -279,3 +279,40 @@ async fn large_cursors_and_batches(db: &mut TestDb) {
         Some(repo(2_499))
     );
 }
+
+backend_test!(concurrent_batches_all_land);
+async fn concurrent_batches_all_land(db: &mut TestDb) {
+    // Several ingest writers at once: SQLite serialises them on its write lock (waiting, not
+    // failing with "database is locked"), PostgreSQL runs them side by side.
+    let mut tasks = Vec::new();
+    for writer in 0..6_u32 {
+        let store = db.store.clone();
+        let host = store
+            .create_host(&new_host(&format!("pds{writer}.example.com")))
+            .await
+            .unwrap()
+            .id;
+        tasks.push(tokio::spawn(async move {
+            for round in 0..5_u32 {
+                let updates: Vec<AccountUpdate> = (0..200)
+                    .map(|n| {
+                        AccountUpdate::new(format!("did:plc:w{writer}r{round}n{n}"), host)
+                            .with_repo(repo(n))
+                    })
+                    .collect();
+                let cursor = [HostCursor {
+                    host_id: host,
+                    seq: i64::from(round),
+                }];
+                store.apply_batch(&updates, &cursor).await.unwrap();
+            }
+            host
+        }));
+    }
+    for task in tasks {
+        let host = task.await.unwrap();
+        let host = db.store.host(host).await.unwrap().unwrap();
+        assert_eq!(host.account_count, 1_000);
+        assert_eq!(host.last_seq, Some(4));
+    }
+}
