@@ -1,7 +1,7 @@
 //! Accounts: lookup, paging by DID, local status (takedowns, throttles) and counts.
 
 use crate::status::parse_column;
-use crate::store::{now_ms, page_limit, placeholders, with_pool};
+use crate::store::{now_ms, page_limit, placeholders, with_pool, Pool};
 use crate::{AccountStatus, Result, Store, StoreError};
 
 /// DIDs per `IN (...)` list when reading many accounts at once.
@@ -174,17 +174,24 @@ impl Store {
     pub async fn accounts(&self, dids: &[String]) -> Result<Vec<Account>> {
         let mut accounts = Vec::with_capacity(dids.len());
         for chunk in dids.chunks(DIDS_PER_QUERY) {
-            let sql = format!(
-                "SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE did IN ({})",
-                placeholders(1, chunk.len())
-            );
-            let rows: Vec<AccountRow> = with_pool!(self, pool => {
-                let mut query = sqlx::query_as(&sql);
-                for did in chunk {
-                    query = query.bind(did.as_str());
+            let rows: Vec<AccountRow> = match &self.pool {
+                // One array parameter: the same prepared statement for every chunk size.
+                Pool::Postgres(pool) => {
+                    let sql = format!("SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE did = ANY($1)");
+                    sqlx::query_as(&sql).bind(chunk).fetch_all(pool).await?
                 }
-                query.fetch_all(pool).await
-            })?;
+                Pool::Sqlite(pool) => {
+                    let sql = format!(
+                        "SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE did IN ({})",
+                        placeholders(1, chunk.len())
+                    );
+                    let mut query = sqlx::query_as(&sql);
+                    for did in chunk {
+                        query = query.bind(did.as_str());
+                    }
+                    query.fetch_all(pool).await?
+                }
+            };
             for row in rows {
                 accounts.push(Account::try_from(row)?);
             }

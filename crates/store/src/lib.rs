@@ -22,6 +22,34 @@
 //! building needs no database). SQL text is shared where the dialects agree: both accept `$n`
 //! placeholders, `ON CONFLICT ... DO UPDATE` with `excluded`, and `RETURNING`.
 //!
+//! ```
+//! use atrelay_store::{AccountUpdate, ConnectOptions, HostCursor, HostLimits, HostStatus, NewHost, Store};
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), atrelay_store::StoreError> {
+//! let store = Store::open("sqlite::memory:", &ConnectOptions::default()).await?;
+//! let host = store
+//!     .create_host(&NewHost {
+//!         hostname: "pds.example.com".into(),
+//!         no_ssl: false,
+//!         trusted: false,
+//!         status: HostStatus::Active,
+//!         limits: HostLimits::with_account_limit(100),
+//!     })
+//!     .await?;
+//! // Ingest: one transaction for a batch of account changes and the host's new cursor.
+//! store
+//!     .apply_batch(
+//!         &[AccountUpdate::new("did:plc:ewvi7nxzyoun6zhxrhs64oiz", host.id)],
+//!         &[HostCursor { host_id: host.id, seq: 5_000_000_000 }],
+//!     )
+//!     .await?;
+//! assert_eq!(store.host(host.id).await?.unwrap().account_count, 1);
+//! assert!(store.account("did:plc:ewvi7nxzyoun6zhxrhs64oiz").await?.unwrap().is_active());
+//! # Ok(())
+//! # }
+//! ```
+//!
 //! This crate knows nothing of HTTP, the event log or the wire formats: statuses are the
 //! lexicon's strings, CIDs are stored as their string form.
 #![deny(missing_docs)]
