@@ -46,9 +46,6 @@ pub enum TestkitError {
     /// The repository's MST refused an edit (a bug in the testkit or the MST).
     #[error("MST error: {0}")]
     Mst(#[from] MstError),
-    /// The proof blocks of a correct commit could not be found (a testkit or MST bug).
-    #[error("proof construction failed: {0}")]
-    Proof(Box<atrelay_repo::proof::ProofError>),
     /// No account with this DID is hosted here.
     #[error("unknown account {did}")]
     UnknownAccount {

@@ -28,6 +28,7 @@ mod event;
 pub mod load;
 mod misbehave;
 mod pds;
+mod proof_nodes;
 mod record;
 mod repo;
 

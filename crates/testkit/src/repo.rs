@@ -9,13 +9,18 @@ use atrelay_repo::cid::{cid_for_dag_cbor, Cid};
 use atrelay_repo::commit::{Commit, UnsignedCommit};
 use atrelay_repo::crypto::SigningKey;
 use atrelay_repo::mst::{MstError, Tree};
-use atrelay_repo::proof::{proof_blocks, OpAction, RepoOp, FIREHOSE_MAX_OPS};
+use atrelay_repo::proof::{OpAction, RepoOp, FIREHOSE_MAX_OPS};
 use atrelay_repo::syntax::Tid;
 use ipld_core::ipld::Ipld;
 
 use crate::clock::TidClock;
 use crate::error::TestkitError;
+use crate::proof_nodes::proof_nodes;
 use crate::record::RecordPath;
+
+/// Reload the tree (clearing its fresh marks) once this many nodes are marked fresh, so
+/// finding a commit's new nodes costs O(changes) rather than O(repository).
+const RELOAD_AFTER_DIRTY: usize = 512;
 
 /// One change in a batch of writes.
 #[derive(Debug, Clone, PartialEq)]
@@ -95,8 +100,12 @@ pub struct FakeRepo {
     key: SigningKey,
     /// Every MST node and record block written so far (never pruned).
     store: HashMap<Cid, Vec<u8>>,
-    /// The current MST, freshly loaded after each commit so `fresh_blocks` is per commit.
+    /// The current MST. Nodes changed since it was last loaded are marked fresh; it is
+    /// reloaded when there are more than [`RELOAD_AFTER_DIRTY`] of them.
     tree: Tree,
+    /// CIDs of the tree's fresh nodes as of the last commit: a node fresh now and in this
+    /// set was not changed by the current commit.
+    dirty: HashSet<Cid>,
     /// Path → record CID, mirroring the tree for quick random picks.
     records: BTreeMap<String, Cid>,
     /// The head commit and its CID and block.
@@ -152,6 +161,7 @@ impl FakeRepo {
             key,
             store,
             tree,
+            dirty: HashSet::new(),
             records: BTreeMap::new(),
             head: commit,
             head_cid: cid,
@@ -329,15 +339,19 @@ impl FakeRepo {
         }
 
         let prev_data = self.tree.root_cid();
-        let mut tree = self.tree.clone();
         let mut ops = Vec::with_capacity(planned.len());
         let mut new_records = Vec::new();
         for (action, path, prev, record) in planned {
             let cid = record.as_ref().map(|(cid, _)| *cid);
-            match cid {
-                Some(cid) => tree.insert(path.as_bytes(), cid)?,
-                None => tree.remove(path.as_bytes())?,
+            let edited = match cid {
+                Some(cid) => self.tree.insert(path.as_bytes(), cid),
+                None => self.tree.remove(path.as_bytes()),
             };
+            if let Err(e) = edited {
+                // The tree is poisoned; go back to the last commit's tree.
+                self.reload(prev_data)?;
+                return Err(e.into());
+            }
             if let Some(record) = record {
                 new_records.push(record);
             }
@@ -352,9 +366,22 @@ impl FakeRepo {
                 },
             });
         }
-        let data = tree.root_cid();
-        // New and changed nodes, plus the unchanged ones the lookups and inversion open.
-        let mst_blocks = proof_blocks(&tree, &ops).map_err(|e| TestkitError::Proof(Box::new(e)))?;
+        let data = self.tree.root_cid();
+        // Fresh nodes not fresh at the last commit are this commit's new nodes.
+        let fresh = self.tree.fresh_blocks();
+        let dirty: HashSet<Cid> = fresh.iter().map(|(c, _)| *c).collect();
+        let mut new_nodes = Vec::new();
+        for (c, b) in fresh {
+            if !self.dirty.contains(&c) {
+                new_nodes.push(c);
+                self.store.entry(c).or_insert(b);
+            }
+        }
+        self.dirty = dirty;
+        for (c, b) in &new_records {
+            self.store.entry(*c).or_insert_with(|| b.clone());
+        }
+        let extra = proof_nodes(&self.store, &self.tree, &ops, &new_nodes)?;
 
         let rev = match options.rev {
             Some(rev) => rev,
@@ -373,21 +400,24 @@ impl FakeRepo {
         let cid = cid_for_dag_cbor(&commit_bytes);
 
         let mut car_blocks: Vec<(Cid, &[u8])> =
-            Vec::with_capacity(1 + mst_blocks.len() + new_records.len());
+            Vec::with_capacity(1 + new_nodes.len() + extra.len() + new_records.len());
         car_blocks.push((cid, commit_bytes.as_slice()));
         let mut included = HashSet::new();
-        for (c, b) in mst_blocks.iter().chain(new_records.iter()) {
+        for node in new_nodes.iter().chain(&extra) {
+            if let (true, Some(bytes)) = (included.insert(*node), self.store.get(node)) {
+                car_blocks.push((*node, bytes.as_slice()));
+            }
+        }
+        for (c, b) in &new_records {
             if included.insert(*c) {
                 car_blocks.push((*c, b.as_slice()));
             }
         }
         let blocks = write_car(&[cid], car_blocks);
-        for (c, b) in mst_blocks.into_iter().chain(new_records) {
-            self.store.entry(c).or_insert(b);
-        }
 
-        // Reload so the next commit's fresh blocks are only its own.
-        self.tree = Tree::load(&self.store, data)?;
+        if self.dirty.len() > RELOAD_AFTER_DIRTY {
+            self.reload(data)?;
+        }
         for op in &ops {
             match op.cid {
                 Some(c) => self.records.insert(op.path.clone(), c),
@@ -408,6 +438,13 @@ impl FakeRepo {
             ops,
             blocks,
         })
+    }
+
+    /// Replaces the tree by the one rooted at `root` loaded from the store, with no fresh marks.
+    fn reload(&mut self, root: Cid) -> Result<(), TestkitError> {
+        self.tree = Tree::load(&self.store, root)?;
+        self.dirty.clear();
+        Ok(())
     }
 
     /// A CAR holding only the head commit block: the `blocks` of a `#sync` message.

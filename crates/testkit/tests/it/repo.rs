@@ -132,6 +132,44 @@ fn diffs_replay_into_the_same_tree() {
 }
 
 #[test]
+fn large_repo_keeps_verifying_and_replaying_across_tree_reloads() {
+    // Thousands of records make the MST large enough that the repository reloads its tree
+    // (clearing fresh marks) several times; diffs must stay exact across those reloads.
+    let mut rng = StdRng::seed_from_u64(13);
+    let (mut repo, first) = FakeRepo::new(
+        "did:plc:abcdefghijklmnopqrstuvwx",
+        SigningKey::generate_p256(),
+    );
+    let mut blocks: std::collections::HashMap<atrelay_repo::cid::Cid, Vec<u8>> = Default::default();
+    let absorb = |blocks: &mut std::collections::HashMap<_, _>, c: &CommitData| {
+        for b in Car::read(&c.blocks, usize::MAX).unwrap().blocks() {
+            blocks.insert(b.cid, b.data.to_vec());
+        }
+    };
+    absorb(&mut blocks, &first);
+    for batch in 0..20 {
+        let writes = (0..200)
+            .map(|i| Write::Create {
+                path: RecordPath::new("app.bsky.feed.post", &format!("p{}", batch * 200 + i))
+                    .unwrap(),
+                value: random_record(&mut rng, "app.bsky.feed.post", 8),
+            })
+            .collect();
+        let c = repo.apply(writes).unwrap();
+        verify(&c, &repo);
+        absorb(&mut blocks, &c);
+    }
+    for _ in 0..600 {
+        let writes = random_batch(&mut rng, &repo, 3, 4000);
+        let c = repo.apply(writes).unwrap();
+        verify(&c, &repo);
+        absorb(&mut blocks, &c);
+    }
+    let tree = Tree::load_complete(&blocks, repo.data()).unwrap();
+    assert_eq!(tree.entries().unwrap().len(), repo.record_count());
+}
+
+#[test]
 fn bad_writes_are_refused_and_leave_the_repo_unchanged() {
     let (mut repo, _) = FakeRepo::new(
         "did:plc:abcdefghijklmnopqrstuvwx",
