@@ -297,7 +297,11 @@ impl StreamChecker {
                 did: msg.did,
             }),
             Message::Account(msg) => {
-                self.identity(&msg.did, &mut lookup)?;
+                // A deleted account's DID may be tombstoned: only a known document that names
+                // another host makes an #account unacceptable.
+                if lookup(&msg.did).is_some() {
+                    self.identity(&msg.did, &mut lookup)?;
+                }
                 Ok(Checked::Account {
                     seq: msg.seq,
                     did: msg.did,

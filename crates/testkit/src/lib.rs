@@ -15,7 +15,25 @@
 //!   `#commit` and `#sync` (proof, signature, rev order, host) and says why it rejects one.
 //! - [`load`]: a load generator driving many accounts through random writes.
 //!
-//! Several fake PDSes and one directory run side by side in one test. Nothing here is meant
+//! Several fake PDSes and one directory run side by side in one test:
+//!
+//! ```
+//! use atrelay_testkit::{sample_record, AccountOptions, FakeDirectory, FakePds, Misbehavior};
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), atrelay_testkit::TestkitError> {
+//! let directory = FakeDirectory::start().await?;
+//! let pds = FakePds::start(&directory).await?;
+//! let did = pds.create_account(AccountOptions::default())?; // #identity, #account, #commit
+//! pds.create_record(&did, "app.bsky.feed.post", sample_record("app.bsky.feed.post", "hi"))?;
+//! pds.misbehave(Misbehavior::BadSignature);
+//! pds.create_record(&did, "app.bsky.feed.post", sample_record("app.bsky.feed.post", "bad"))?;
+//! assert_eq!(pds.head_seq(), 5);
+//! // A relay under test would now dial pds.firehose_url() and resolve DIDs at directory.url().
+//! # Ok(())
+//! # }
+//! ```
+//! Nothing here is meant
 //! for production: keys are generated on the fly and all state lives in memory.
 #![deny(missing_docs)]
 
@@ -41,6 +59,6 @@ pub use event::{
     account_message, commit_message, identity_message, proof_op, stream_op, sync_message,
 };
 pub use misbehave::Misbehavior;
-pub use pds::{AccountOptions, FakePds, KeyCurve, StoredEvent};
+pub use pds::{AccountOptions, FakePds, KeyCurve, PdsOptions, StoredEvent};
 pub use record::{random_record, sample_record, RecordPath, SAMPLE_COLLECTIONS};
 pub use repo::{CommitData, CommitOptions, FakeRepo, Write};

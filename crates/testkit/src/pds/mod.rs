@@ -69,6 +69,15 @@ pub struct AccountOptions {
     pub did_web: bool,
 }
 
+/// How to start a [`FakePds`].
+#[derive(Debug, Clone, Default)]
+pub struct PdsOptions {
+    /// Call the PDS `localhost:<port>` (hostname, URLs and DID documents) instead of
+    /// `127.0.0.1:<port>`, for relays that refuse IP-address hostnames. It still listens on
+    /// 127.0.0.1 only.
+    pub localhost_name: bool,
+}
+
 /// One event of the PDS's log: its `seq` and the frame bytes subscribers receive.
 #[derive(Debug, Clone, PartialEq)]
 pub struct StoredEvent {
@@ -162,8 +171,25 @@ impl FakePds {
     ///
     /// [`TestkitError::Io`] when the socket cannot be bound.
     pub async fn start(directory: &FakeDirectory) -> Result<Self, TestkitError> {
+        Self::start_with(directory, PdsOptions::default()).await
+    }
+
+    /// Like [`FakePds::start`], with options.
+    ///
+    /// # Errors
+    ///
+    /// [`TestkitError::Io`] when the socket cannot be bound.
+    pub async fn start_with(
+        directory: &FakeDirectory,
+        options: PdsOptions,
+    ) -> Result<Self, TestkitError> {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;
+        let hostname = if options.localhost_name {
+            format!("localhost:{}", addr.port())
+        } else {
+            addr.to_string()
+        };
         let (live, _) = broadcast::channel(LIVE_CAPACITY);
         let (kick, _) = watch::channel(0);
         let shared = Arc::new(Shared {
@@ -178,7 +204,7 @@ impl FakePds {
             }),
             live,
             kick,
-            hostname: addr.to_string(),
+            hostname,
             directory: directory.clone(),
         });
         let server = ServerGuard::serve_on(listener, routes::router(shared.clone()))?;
@@ -191,17 +217,17 @@ impl FakePds {
         })
     }
 
-    /// The host name a relay knows this PDS by: `127.0.0.1:<port>`.
+    /// The host name a relay knows this PDS by: `127.0.0.1:<port>` (or `localhost:<port>`).
     pub fn hostname(&self) -> &str {
         &self.shared.hostname
     }
 
-    /// The base URL, `http://127.0.0.1:<port>` (the `serviceEndpoint` of its accounts).
+    /// The base URL, `http://<hostname>` (the `serviceEndpoint` of its accounts).
     pub fn url(&self) -> String {
         format!("http://{}", self.shared.hostname)
     }
 
-    /// The firehose URL, `ws://127.0.0.1:<port>/xrpc/com.atproto.sync.subscribeRepos`.
+    /// The firehose URL, `ws://<hostname>/xrpc/com.atproto.sync.subscribeRepos`.
     pub fn firehose_url(&self) -> String {
         format!(
             "ws://{}/xrpc/com.atproto.sync.subscribeRepos",
@@ -611,7 +637,7 @@ impl FakePds {
     }
 
     /// Asks a relay to crawl this PDS: `POST <relay_url>/xrpc/com.atproto.sync.requestCrawl`
-    /// with `{"hostname": "127.0.0.1:<port>"}`.
+    /// with `{"hostname": "<hostname>"}`.
     ///
     /// # Errors
     ///

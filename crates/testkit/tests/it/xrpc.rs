@@ -141,3 +141,65 @@ async fn sync_and_repo_queries_answer_like_a_pds() {
     let (status, _) = get(&format!("{base}/xrpc/_health")).await;
     assert_eq!(status, 200);
 }
+
+#[tokio::test]
+async fn request_crawl_posts_the_hostname_and_reports_refusals() {
+    use axum::extract::State;
+    use axum::http::StatusCode;
+    use axum::Json;
+    use std::sync::{Arc, Mutex};
+
+    let seen: Arc<Mutex<Vec<Value>>> = Arc::default();
+    let router = axum::Router::new()
+        .route(
+            "/xrpc/com.atproto.sync.requestCrawl",
+            axum::routing::post(
+                |State(seen): State<Arc<Mutex<Vec<Value>>>>, Json(body): Json<Value>| async move {
+                    seen.lock().unwrap().push(body);
+                    StatusCode::OK
+                },
+            ),
+        )
+        .with_state(seen.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let relay = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, router).await });
+
+    let directory = FakeDirectory::start().await.unwrap();
+    let pds = FakePds::start(&directory).await.unwrap();
+    pds.request_crawl(&relay).await.unwrap();
+    assert_eq!(seen.lock().unwrap()[0]["hostname"], pds.hostname());
+    // A refusal is an error carrying the status.
+    let missing = format!("{relay}/nowhere");
+    assert!(matches!(
+        pds.request_crawl(&missing).await,
+        Err(atrelay_testkit::TestkitError::HttpStatus { status: 404, .. })
+    ));
+}
+
+#[tokio::test]
+async fn a_localhost_named_pds_is_reachable_and_named_in_documents() {
+    use atrelay_identity::{HttpResolver, Resolver, ResolverConfig};
+
+    let directory = FakeDirectory::start().await.unwrap();
+    let pds = atrelay_testkit::FakePds::start_with(
+        &directory,
+        atrelay_testkit::PdsOptions {
+            localhost_name: true,
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(pds.hostname(), format!("localhost:{}", pds.port()));
+    let did = pds.create_account(AccountOptions::default()).unwrap();
+    let resolver = HttpResolver::new(ResolverConfig {
+        plc_url: directory.url(),
+        dev_mode: true,
+        ..ResolverConfig::default()
+    })
+    .unwrap();
+    let ident = resolver.resolve(&did).await.unwrap();
+    assert_eq!(ident.pds_host.as_deref(), Some(pds.hostname()));
+    let mut ws = crate::util::connect(&pds.firehose_url(), Some(0)).await;
+    assert_eq!(crate::util::read_frames(&mut ws, 3).await.len(), 3);
+}
