@@ -5,6 +5,8 @@
 
 pub mod api;
 pub mod config;
+pub mod consumers;
+pub mod firehose;
 pub mod server;
 pub mod state;
 pub mod xrpc;

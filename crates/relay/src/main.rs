@@ -1,6 +1,13 @@
 //! `atrelay`: the relay binary. Parses the command line and hands off to the library crate.
 
-use atrelay::{config::ServeConfig, server, state::AppState};
+use atrelay::{
+    config::ServeConfig,
+    consumers::{ConsumerLimits, Consumers},
+    firehose::FirehoseConfig,
+    server,
+    state::AppState,
+};
+use atrelay_eventlog::EventLog;
 use atrelay_store::{ConnectOptions, Store};
 use clap::{Parser, Subcommand};
 use tracing_subscriber::EnvFilter;
@@ -62,13 +69,37 @@ fn init_logging() {
 async fn run_serve(config: ServeConfig) -> anyhow::Result<()> {
     let store = Store::open(&config.database_url, &ConnectOptions::default()).await?;
     tracing::info!(database = %redact(&config.database_url), "database ready");
+    let log = EventLog::open(event_log_config(&config))?;
+    tracing::info!(newest_seq = log.newest_seq(), oldest_seq = ?log.oldest_seq(), "event log ready");
+    let state = AppState {
+        store: store.clone(),
+        log: log.clone(),
+        consumers: Consumers::new(ConsumerLimits {
+            max_total: config.max_consumers,
+            max_per_ip: config.max_consumers_per_ip,
+        }),
+        firehose: FirehoseConfig {
+            max_lag: config.consumer_max_lag,
+            ..FirehoseConfig::default()
+        },
+    };
     let listener = tokio::net::TcpListener::bind(config.api_bind).await?;
     tracing::info!(addr = %listener.local_addr()?, "API listening");
-    let router = server::router(AppState::new(store.clone()));
-    server::serve(listener, router, shutdown_signal()).await?;
+    server::serve(listener, server::router(state), shutdown_signal()).await?;
+    log.close()?;
     store.close().await;
     tracing::info!("stopped");
     Ok(())
+}
+
+fn event_log_config(config: &ServeConfig) -> atrelay_eventlog::Config {
+    let mut log = atrelay_eventlog::Config::new(config.persist_dir.join("events"));
+    log.seq_floor = config.initial_seq;
+    log.retention_age = std::time::Duration::from_secs(config.replay_window_hours * 3600);
+    if config.replay_max_bytes > 0 {
+        log.retention_bytes = config.replay_max_bytes;
+    }
+    log
 }
 
 /// The database URL without its password, for logs.

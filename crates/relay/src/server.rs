@@ -14,6 +14,7 @@ use tower_http::{cors::CorsLayer, set_header::SetResponseHeaderLayer};
 
 use crate::{
     api::{hosts, repos},
+    firehose,
     state::AppState,
 };
 
@@ -26,6 +27,10 @@ pub fn router(state: AppState) -> Router {
         .route("/", get(banner))
         .route("/_health", get(health))
         .route("/xrpc/_health", get(health))
+        .route(
+            "/xrpc/com.atproto.sync.subscribeRepos",
+            get(firehose::subscribe_repos),
+        )
         .route("/xrpc/com.atproto.sync.listHosts", get(hosts::list_hosts))
         .route(
             "/xrpc/com.atproto.sync.getHostStatus",

@@ -1,18 +1,22 @@
 //! The state every handler shares.
 
+use std::sync::Arc;
+
+use atrelay_eventlog::EventLog;
 use atrelay_store::Store;
+
+use crate::{consumers::Consumers, firehose::FirehoseConfig};
 
 /// Handles to the relay's parts, passed to every handler. Cloning is cheap: each part is a
 /// reference-counted handle.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct AppState {
     /// Hosts, accounts, bans and settings.
     pub store: Store,
-}
-
-impl AppState {
-    /// Wraps the relay's parts for the handlers.
-    pub fn new(store: Store) -> Self {
-        AppState { store }
-    }
+    /// The sequenced outbound event log the firehose serves.
+    pub log: EventLog,
+    /// Connected firehose consumers.
+    pub consumers: Arc<Consumers>,
+    /// How the firehose treats consumers.
+    pub firehose: FirehoseConfig,
 }

@@ -5,7 +5,13 @@
 
 use std::sync::atomic::{AtomicU32, Ordering};
 
-use atrelay::{server, state::AppState};
+use atrelay::{
+    consumers::{ConsumerLimits, Consumers},
+    firehose::FirehoseConfig,
+    server,
+    state::AppState,
+};
+use atrelay_eventlog::{Durability, EventLog};
 use atrelay_store::{ConnectOptions, Store};
 
 /// A running relay API and the store behind it.
@@ -14,6 +20,9 @@ pub struct TestRelay {
     pub base: String,
     /// The store the server reads.
     pub store: Store,
+    /// The event log the firehose serves.
+    pub log: EventLog,
+    log_dir: tempfile::TempDir,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     cleanup: Cleanup,
 }
@@ -58,13 +67,32 @@ impl TestRelay {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let router = server::router(AppState::new(store.clone()));
+        let log_dir = tempfile::tempdir().unwrap();
+        let mut log_config = atrelay_eventlog::Config::new(log_dir.path().join("events"));
+        log_config.durability = Durability::OsBuffered;
+        log_config.segment_bytes = 64 << 10;
+        let log = EventLog::open(log_config).unwrap();
+        let state = AppState {
+            store: store.clone(),
+            log: log.clone(),
+            consumers: Consumers::new(ConsumerLimits {
+                max_total: 64,
+                max_per_ip: 32,
+            }),
+            firehose: FirehoseConfig {
+                max_lag: 5_000,
+                ..FirehoseConfig::default()
+            },
+        };
+        let router = server::router(state);
         tokio::spawn(server::serve(listener, router, async {
             let _ = stopped.await;
         }));
         TestRelay {
             base,
             store,
+            log,
+            log_dir,
             stop: Some(stop),
             cleanup,
         }
@@ -88,6 +116,7 @@ impl TestRelay {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
+        self.log.close().unwrap();
         self.store.close().await;
         if let Cleanup::Postgres { url, schema } = &self.cleanup {
             admin_statement(url, &format!("DROP SCHEMA {schema} CASCADE")).await;

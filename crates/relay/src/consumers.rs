@@ -1,0 +1,213 @@
+//! The registry of connected firehose consumers: admission limits (in total and per IP) and
+//! what the admin API lists about each.
+
+use std::{
+    collections::HashMap,
+    net::IpAddr,
+    sync::{
+        atomic::{AtomicU64, Ordering},
+        Arc, Mutex,
+    },
+    time::{SystemTime, UNIX_EPOCH},
+};
+
+use serde::Serialize;
+
+/// Limits on concurrent consumers.
+#[derive(Debug, Clone, Copy)]
+pub struct ConsumerLimits {
+    /// Most consumers connected at once.
+    pub max_total: usize,
+    /// Most consumers connected at once from one IP address.
+    pub max_per_ip: usize,
+}
+
+/// Why a consumer was not admitted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum Refusal {
+    /// The relay serves its maximum number of consumers.
+    #[error("the relay serves its limit of {0} consumers; try again later")]
+    TooManyConsumers(usize),
+    /// This address has its maximum number of consumers.
+    #[error("this address already has its limit of {0} consumers")]
+    TooManyFromAddress(usize),
+}
+
+/// What the admin API shows about one consumer (indigo's `/admin/consumers/list` shape).
+#[derive(Debug, Clone, Serialize)]
+pub struct ConsumerInfo {
+    /// Registry id.
+    pub id: u64,
+    /// The peer's address.
+    pub remote_addr: String,
+    /// The `User-Agent` the consumer sent.
+    pub user_agent: String,
+    /// Frames sent so far.
+    pub events_consumed: u64,
+    /// When it connected (RFC 3339).
+    pub connected_at: String,
+}
+
+struct Entry {
+    ip: IpAddr,
+    remote_addr: String,
+    user_agent: String,
+    connected_at: SystemTime,
+    sent: Arc<AtomicU64>,
+}
+
+/// Connected consumers. Cheap to share behind an `Arc`.
+pub struct Consumers {
+    limits: ConsumerLimits,
+    next_id: AtomicU64,
+    entries: Mutex<HashMap<u64, Entry>>,
+}
+
+/// A consumer's place in the registry; dropping it frees the place.
+pub struct ConsumerSlot {
+    registry: Arc<Consumers>,
+    id: u64,
+    /// Frames sent to this consumer; the firehose task increments it.
+    pub sent: Arc<AtomicU64>,
+}
+
+impl Consumers {
+    /// An empty registry with these limits.
+    pub fn new(limits: ConsumerLimits) -> Arc<Self> {
+        Arc::new(Consumers {
+            limits,
+            next_id: AtomicU64::new(1),
+            entries: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// Admits a consumer, or says which limit refuses it.
+    pub fn admit(
+        self: &Arc<Self>,
+        remote: std::net::SocketAddr,
+        user_agent: String,
+    ) -> Result<ConsumerSlot, Refusal> {
+        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        if entries.len() >= self.limits.max_total {
+            return Err(Refusal::TooManyConsumers(self.limits.max_total));
+        }
+        let from_ip = entries.values().filter(|e| e.ip == remote.ip()).count();
+        if from_ip >= self.limits.max_per_ip {
+            return Err(Refusal::TooManyFromAddress(self.limits.max_per_ip));
+        }
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let sent = Arc::new(AtomicU64::new(0));
+        entries.insert(
+            id,
+            Entry {
+                ip: remote.ip(),
+                remote_addr: remote.to_string(),
+                user_agent,
+                connected_at: SystemTime::now(),
+                sent: sent.clone(),
+            },
+        );
+        Ok(ConsumerSlot {
+            registry: self.clone(),
+            id,
+            sent,
+        })
+    }
+
+    /// Number of connected consumers.
+    pub fn len(&self) -> usize {
+        self.entries.lock().unwrap_or_else(|e| e.into_inner()).len()
+    }
+
+    /// Whether no consumer is connected.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// A snapshot of every connected consumer, oldest first.
+    pub fn list(&self) -> Vec<ConsumerInfo> {
+        let entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        let mut list: Vec<ConsumerInfo> = entries
+            .iter()
+            .map(|(id, entry)| ConsumerInfo {
+                id: *id,
+                remote_addr: entry.remote_addr.clone(),
+                user_agent: entry.user_agent.clone(),
+                events_consumed: entry.sent.load(Ordering::Relaxed),
+                connected_at: rfc3339(entry.connected_at),
+            })
+            .collect();
+        list.sort_by_key(|info| info.id);
+        list
+    }
+}
+
+impl Drop for ConsumerSlot {
+    fn drop(&mut self) {
+        self.registry
+            .entries
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&self.id);
+    }
+}
+
+/// Formats a time as RFC 3339 UTC with second precision, without a date library.
+pub fn rfc3339(time: SystemTime) -> String {
+    let secs = time
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0);
+    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    let (hour, minute, second) = (rem / 3600, (rem % 3600) / 60, rem % 60);
+    // Civil-from-days (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!("{year:04}-{month:02}-{day:02}T{hour:02}:{minute:02}:{second:02}Z")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn limits_refuse_and_dropping_a_slot_frees_it() {
+        let registry = Consumers::new(ConsumerLimits {
+            max_total: 3,
+            max_per_ip: 2,
+        });
+        let a: std::net::SocketAddr = "10.0.0.1:1000".parse().unwrap();
+        let b: std::net::SocketAddr = "10.0.0.2:1000".parse().unwrap();
+        let first = registry.admit(a, "ua".into()).unwrap();
+        let _second = registry.admit(a, "ua".into()).unwrap();
+        assert_eq!(
+            registry.admit(a, "ua".into()).err(),
+            Some(Refusal::TooManyFromAddress(2))
+        );
+        let _third = registry.admit(b, "ua".into()).unwrap();
+        assert_eq!(
+            registry.admit(b, "ua".into()).err(),
+            Some(Refusal::TooManyConsumers(3))
+        );
+        drop(first);
+        assert_eq!(registry.len(), 2);
+        assert!(registry.admit(a, "ua".into()).is_ok());
+    }
+
+    #[test]
+    fn rfc3339_formats_known_instants() {
+        assert_eq!(rfc3339(UNIX_EPOCH), "1970-01-01T00:00:00Z");
+        let t = UNIX_EPOCH + Duration::from_secs(1_795_442_400);
+        assert_eq!(rfc3339(t), "2026-11-23T14:00:00Z");
+        let leap = UNIX_EPOCH + Duration::from_secs(951_782_400);
+        assert_eq!(rfc3339(leap), "2000-02-29T00:00:00Z");
+    }
+}
