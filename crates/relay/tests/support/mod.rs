@@ -81,6 +81,7 @@ impl TestRelay {
             }),
             firehose: FirehoseConfig {
                 max_lag: 5_000,
+                send_timeout: std::time::Duration::from_secs(2),
                 ..FirehoseConfig::default()
             },
         };
@@ -109,6 +110,15 @@ impl TestRelay {
             .send()
             .await
             .unwrap()
+    }
+
+    /// The firehose URL with an optional cursor.
+    pub fn firehose_url(&self, cursor: Option<i64>) -> String {
+        let ws = self.base.replacen("http://", "ws://", 1);
+        match cursor {
+            Some(cursor) => format!("{ws}/xrpc/com.atproto.sync.subscribeRepos?cursor={cursor}"),
+            None => format!("{ws}/xrpc/com.atproto.sync.subscribeRepos"),
+        }
     }
 
     /// Stops the server and removes the scratch database.
