@@ -18,9 +18,13 @@ use crate::error::TestkitError;
 use crate::proof_nodes::proof_nodes;
 use crate::record::RecordPath;
 
-/// Reload the tree (clearing its fresh marks) once this many nodes are marked fresh, so
-/// finding a commit's new nodes costs O(changes) rather than O(repository).
-const RELOAD_AFTER_DIRTY: usize = 512;
+/// The tree is reloaded (clearing its fresh marks) once more than
+/// `max(RELOAD_MIN_DIRTY, sqrt(RELOAD_FACTOR * records))` nodes are marked fresh. Each commit
+/// encodes every fresh node to find its own new ones, and a reload decodes the whole tree, so
+/// a threshold growing with the square root of the size balances the two costs.
+const RELOAD_MIN_DIRTY: usize = 32;
+/// See [`RELOAD_MIN_DIRTY`].
+const RELOAD_FACTOR: usize = 8;
 
 /// One change in a batch of writes.
 #[derive(Debug, Clone, PartialEq)]
@@ -101,7 +105,7 @@ pub struct FakeRepo {
     /// Every MST node and record block written so far (never pruned).
     store: HashMap<Cid, Vec<u8>>,
     /// The current MST. Nodes changed since it was last loaded are marked fresh; it is
-    /// reloaded when there are more than [`RELOAD_AFTER_DIRTY`] of them.
+    /// reloaded when there are too many of them (see [`RELOAD_MIN_DIRTY`]).
     tree: Tree,
     /// CIDs of the tree's fresh nodes as of the last commit: a node fresh now and in this
     /// set was not changed by the current commit.
@@ -415,7 +419,11 @@ impl FakeRepo {
         }
         let blocks = write_car(&[cid], car_blocks);
 
-        if self.dirty.len() > RELOAD_AFTER_DIRTY {
+        if self.dirty.len()
+            > (RELOAD_FACTOR * self.records.len())
+                .isqrt()
+                .max(RELOAD_MIN_DIRTY)
+        {
             self.reload(data)?;
         }
         for op in &ops {
