@@ -62,26 +62,50 @@ pub struct ServeConfig {
 
     /// Sequence number floor for a fresh relay replacing another, so consumer cursors stay
     /// monotonic across the switch.
-    #[arg(long = "initial-seq-number", env = "RELAY_INITIAL_SEQ_NUMBER", default_value_t = 1)]
+    #[arg(
+        long = "initial-seq-number",
+        env = "RELAY_INITIAL_SEQ_NUMBER",
+        default_value_t = 1
+    )]
     pub initial_seq: i64,
 
     /// How long the event log keeps events for cursor replay, in hours.
-    #[arg(long = "replay-window-hours", env = "RELAY_REPLAY_WINDOW_HOURS", default_value_t = 72)]
+    #[arg(
+        long = "replay-window-hours",
+        env = "RELAY_REPLAY_WINDOW_HOURS",
+        default_value_t = 72
+    )]
     pub replay_window_hours: u64,
 
     /// Largest total size of the event log in bytes (0: no limit); the oldest segments go first.
-    #[arg(long = "replay-max-bytes", env = "RELAY_REPLAY_MAX_BYTES", default_value_t = 0)]
+    #[arg(
+        long = "replay-max-bytes",
+        env = "RELAY_REPLAY_MAX_BYTES",
+        default_value_t = 0
+    )]
     pub replay_max_bytes: u64,
 
     /// A consumer this many events behind the newest is dropped with `ConsumerTooSlow`.
-    #[arg(long = "consumer-max-lag", env = "RELAY_CONSUMER_MAX_LAG", default_value_t = 100_000)]
+    #[arg(
+        long = "consumer-max-lag",
+        env = "RELAY_CONSUMER_MAX_LAG",
+        default_value_t = 100_000
+    )]
     pub consumer_max_lag: i64,
 
     /// Most firehose consumers connected at once.
-    #[arg(long = "max-consumers", env = "RELAY_MAX_CONSUMERS", default_value_t = 10_000)]
+    #[arg(
+        long = "max-consumers",
+        env = "RELAY_MAX_CONSUMERS",
+        default_value_t = 10_000
+    )]
     pub max_consumers: usize,
 
     /// Most firehose consumers connected at once from one IP address.
-    #[arg(long = "max-consumers-per-ip", env = "RELAY_MAX_CONSUMERS_PER_IP", default_value_t = 100)]
+    #[arg(
+        long = "max-consumers-per-ip",
+        env = "RELAY_MAX_CONSUMERS_PER_IP",
+        default_value_t = 100
+    )]
     pub max_consumers_per_ip: usize,
 }

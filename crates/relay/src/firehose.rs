@@ -219,7 +219,12 @@ async fn send_ping(socket: &mut WebSocket, timeout: Duration) -> bool {
 async fn too_slow(socket: &mut WebSocket, why: &str, config: FirehoseConfig) {
     let frame = ErrorFrame::consumer_too_slow(Some(format!("consumer too slow: {why}")));
     // A stalled socket may never take the error frame; do not wait on it for long.
-    send_and_close(socket, Message::Error(frame), config.send_timeout.min(Duration::from_secs(1))).await;
+    send_and_close(
+        socket,
+        Message::Error(frame),
+        config.send_timeout.min(Duration::from_secs(1)),
+    )
+    .await;
 }
 
 async fn send_and_close(socket: &mut WebSocket, message: Message, timeout: Duration) {
@@ -237,9 +242,16 @@ mod tests {
         assert_eq!(parse_cursor(None), Ok(None));
         assert_eq!(parse_cursor(Some("")), Ok(None));
         assert_eq!(parse_cursor(Some("0")), Ok(Some(0)));
-        assert_eq!(parse_cursor(Some("9007199254740993")), Ok(Some(9_007_199_254_740_993)));
+        assert_eq!(
+            parse_cursor(Some("9007199254740993")),
+            Ok(Some(9_007_199_254_740_993))
+        );
         for bad in ["-1", "abc", "1.5", "99999999999999999999"] {
-            assert_eq!(parse_cursor(Some(bad)).unwrap_err().error, "InvalidRequest", "{bad}");
+            assert_eq!(
+                parse_cursor(Some(bad)).unwrap_err().error,
+                "InvalidRequest",
+                "{bad}"
+            );
         }
     }
 }
