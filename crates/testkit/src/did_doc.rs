@@ -73,7 +73,8 @@ pub fn new_plc_did(signing_key: &PublicKey, handle: &str, pds_endpoint: &str) ->
     let bytes = encode_atproto_value(&Ipld::Map(op)).unwrap_or_default();
     let digest = Sha256::digest(&bytes);
     let text = BASE32_NOPAD.encode(&digest).to_ascii_lowercase();
-    format!("did:plc:{}", &text[..24])
+    // Base32 of a 32-byte digest is 52 characters.
+    format!("did:plc:{}", text.get(..24).unwrap_or(&text))
 }
 
 /// The did:web DID of a loopback host on `port`: `did:web:localhost%3A<port>`.

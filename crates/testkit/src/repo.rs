@@ -281,12 +281,12 @@ impl FakeRepo {
     }
 
     /// Makes a commit with no record changes (as a PDS does after a key rotation).
-    pub fn empty_commit(&mut self) -> CommitData {
-        // An empty batch cannot fail validation; the MST is not touched.
-        match self.apply_with(Vec::new(), &CommitOptions::default()) {
-            Ok(commit) => commit,
-            Err(e) => unreachable!("an empty commit touches no record: {e}"),
-        }
+    ///
+    /// # Errors
+    ///
+    /// As [`FakeRepo::apply`] (an empty batch only fails on a testkit bug).
+    pub fn empty_commit(&mut self) -> Result<CommitData, TestkitError> {
+        self.apply_with(Vec::new(), &CommitOptions::default())
     }
 
     /// Like [`FakeRepo::apply`], with [`CommitOptions`] to produce broken commits.

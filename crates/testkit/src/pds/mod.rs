@@ -584,8 +584,13 @@ impl FakePds {
         let mut state = lock(&self.shared.state);
         let account = state.accounts.get_mut(did).ok_or_else(|| unknown(did))?;
         account.status = status.clone();
-        if status == Some(AccountStatus::Deleted) && !did.starts_with("did:web:") {
-            self.shared.directory.tombstone(did);
+        if status == Some(AccountStatus::Deleted) {
+            if did.starts_with("did:plc:") {
+                self.shared.directory.tombstone(did);
+            }
+        } else {
+            // Undoes a tombstone when a deleted account comes back.
+            self.publish_locked(account);
         }
         self.emit(&mut state, account_message(did, status, 0, &now_datetime()));
         Ok(())

@@ -77,6 +77,11 @@ fn thousands_of_random_commits_all_verify() {
             last_rev = commit.rev.clone();
             last_data = commit.data;
         }
+        // A commit without changes (as after a key rotation) verifies too.
+        let empty = repo.empty_commit().unwrap();
+        verify(&empty, &repo);
+        assert!(empty.ops.is_empty());
+        assert_eq!(empty.prev_data, Some(empty.data));
         // The full export holds the whole tree and every record.
         let car_bytes = repo.export_car().unwrap();
         let car = Car::read(&car_bytes, usize::MAX).unwrap();
