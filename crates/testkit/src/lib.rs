@@ -59,6 +59,6 @@ pub use event::{
     account_message, commit_message, identity_message, proof_op, stream_op, sync_message,
 };
 pub use misbehave::Misbehavior;
-pub use pds::{AccountOptions, FakePds, KeyCurve, PdsOptions, StoredEvent};
+pub use pds::{AccountOptions, FakePds, KeyCurve, PdsOptions, StoredEvent, DEFAULT_LIVE_CAPACITY};
 pub use record::{random_record, sample_record, RecordPath, SAMPLE_COLLECTIONS};
 pub use repo::{CommitData, CommitOptions, FakeRepo, Write};

@@ -3,14 +3,14 @@
 
 use std::sync::Arc;
 
-use atrelay_stream::{encode_frame, ErrorFrame, Message};
+use atrelay_stream::{encode_frame, ErrorFrame, Info, Message};
 use axum::extract::ws::{self, WebSocket, WebSocketUpgrade};
 use axum::extract::{Query, State};
 use axum::response::Response;
 use serde::Deserialize;
 use tokio::sync::broadcast::error::RecvError;
 
-use super::{Shared, StoredEvent};
+use super::Shared;
 use crate::directory::lock;
 
 #[derive(Deserialize)]
@@ -29,8 +29,8 @@ pub(crate) async fn subscribe(
 
 /// What to do first on a new connection.
 enum Start {
-    /// Send these events, then live ones.
-    Replay(Vec<StoredEvent>),
+    /// Send these frames (an optional `#info`, then events), then live events.
+    Replay(Vec<bytes::Bytes>),
     /// Send this error frame and close.
     Refuse(bytes::Bytes),
 }
@@ -49,14 +49,22 @@ async fn serve(mut socket: WebSocket, shared: Arc<Shared>, cursor: Option<i64>) 
                     "cursor {cursor} is ahead of the stream head {head}"
                 ))),
             ))),
-            Some(cursor) => Start::Replay(
-                state
-                    .log
-                    .iter()
-                    .filter(|event| event.seq > cursor)
-                    .cloned()
-                    .collect(),
-            ),
+            Some(cursor) => {
+                let mut frames = Vec::new();
+                if cursor < state.trimmed_through {
+                    frames.push(encode_frame(&Message::Info(Info::outdated_cursor(Some(
+                        format!("cursor {cursor} is older than the retained events"),
+                    )))));
+                }
+                frames.extend(
+                    state
+                        .log
+                        .iter()
+                        .filter(|event| event.seq > cursor)
+                        .map(|event| event.frame.clone()),
+                );
+                Start::Replay(frames)
+            }
         };
         (start, live)
     };
@@ -68,8 +76,8 @@ async fn serve(mut socket: WebSocket, shared: Arc<Shared>, cursor: Option<i64>) 
         }
         Start::Replay(backlog) => backlog,
     };
-    for event in backlog {
-        if socket.send(ws::Message::Binary(event.frame)).await.is_err() {
+    for frame in backlog {
+        if socket.send(ws::Message::Binary(frame)).await.is_err() {
             return;
         }
     }

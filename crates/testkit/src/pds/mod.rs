@@ -27,8 +27,8 @@ use crate::record::{random_record, RecordPath, SAMPLE_COLLECTIONS};
 use crate::repo::{CommitData, CommitOptions, FakeRepo, Write};
 use atrelay_repo::car::write_car;
 
-/// Capacity of the live broadcast; a subscriber further behind gets `ConsumerTooSlow`.
-const LIVE_CAPACITY: usize = 1 << 16;
+/// Default capacity of the live broadcast; a subscriber further behind gets `ConsumerTooSlow`.
+pub const DEFAULT_LIVE_CAPACITY: usize = 1 << 16;
 
 /// Which curve an account's signing key uses.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -76,6 +76,9 @@ pub struct PdsOptions {
     /// `127.0.0.1:<port>`, for relays that refuse IP-address hostnames. It still listens on
     /// 127.0.0.1 only.
     pub localhost_name: bool,
+    /// How many live events a subscriber may fall behind before it gets `ConsumerTooSlow`
+    /// and is disconnected; `None` for [`DEFAULT_LIVE_CAPACITY`].
+    pub live_capacity: Option<usize>,
 }
 
 /// One event of the PDS's log: its `seq` and the frame bytes subscribers receive.
@@ -105,6 +108,9 @@ pub(crate) struct PdsState {
     pub(crate) accounts: BTreeMap<String, Account>,
     /// The retained events, oldest first.
     pub(crate) log: Vec<StoredEvent>,
+    /// The highest `seq` dropped from the front of the log by [`FakePds::trim_log`] (0 when
+    /// nothing was dropped): a cursor below it is outdated.
+    pub(crate) trimmed_through: i64,
     /// The `seq` the next event gets.
     pub(crate) next_seq: i64,
     /// Misbehaviours waiting for their event.
@@ -190,13 +196,19 @@ impl FakePds {
         } else {
             addr.to_string()
         };
-        let (live, _) = broadcast::channel(LIVE_CAPACITY);
+        let (live, _) = broadcast::channel(
+            options
+                .live_capacity
+                .unwrap_or(DEFAULT_LIVE_CAPACITY)
+                .max(1),
+        );
         let (kick, _) = watch::channel(0);
         let shared = Arc::new(Shared {
             state: Mutex::new(PdsState {
                 accounts: BTreeMap::new(),
                 log: Vec::new(),
                 next_seq: 1,
+                trimmed_through: 0,
                 pending: Vec::new(),
                 web_did: None,
                 rkeys: TidClock::new(rand::random::<u16>()),
@@ -616,8 +628,20 @@ impl FakePds {
         if misbehavior == Misbehavior::SequenceReset {
             state.log.clear();
             state.next_seq = 1;
+            state.trimmed_through = 0;
         } else {
             state.pending.push(misbehavior);
+        }
+    }
+
+    /// Drops all but the newest `keep` events from the log, like a PDS whose backfill window
+    /// has passed. A subscriber whose cursor is older than what is left gets `#info
+    /// OutdatedCursor`, then everything retained.
+    pub fn trim_log(&self, keep: usize) {
+        let mut state = lock(&self.shared.state);
+        let drop = state.log.len().saturating_sub(keep);
+        if let Some(last) = state.log.drain(..drop).last() {
+            state.trimmed_through = last.seq;
         }
     }
 

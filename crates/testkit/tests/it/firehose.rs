@@ -134,3 +134,62 @@ async fn cursors_replay_from_the_middle_refuse_the_future_and_default_to_live() 
     assert!(next_frame(&mut live).await.is_none());
     assert!(next_frame(&mut ws).await.is_none());
 }
+
+#[tokio::test]
+async fn trimmed_log_sends_outdated_cursor_then_the_window() {
+    let directory = FakeDirectory::start().await.unwrap();
+    let (pds, dids) = pds_with_accounts(&directory, false).await;
+    let mut rng = StdRng::seed_from_u64(8);
+    for _ in 0..4 {
+        pds.random_commit(&dids[0], &mut rng, 1, 10).unwrap();
+    }
+    pds.trim_log(3);
+    let head = pds.head_seq();
+    let mut ws = connect(&pds.firehose_url(), Some(2)).await;
+    let frames = read_frames(&mut ws, 4).await;
+    match decode_frame(&frames[0]).unwrap() {
+        Message::Info(info) => assert_eq!(info.name, atrelay_stream::OUTDATED_CURSOR),
+        other => panic!("expected #info, got {other:?}"),
+    }
+    let seqs: Vec<Option<i64>> = frames[1..]
+        .iter()
+        .map(|f| decode_frame(f).unwrap().seq())
+        .collect();
+    assert_eq!(seqs, vec![Some(head - 2), Some(head - 1), Some(head)]);
+    // A cursor inside the retained window is not outdated.
+    let mut ws = connect(&pds.firehose_url(), Some(head - 2)).await;
+    let frame = next_frame(&mut ws).await.unwrap();
+    assert_eq!(decode_frame(&frame).unwrap().seq(), Some(head - 1));
+}
+
+#[tokio::test]
+async fn a_subscriber_that_falls_behind_gets_consumer_too_slow() {
+    let directory = FakeDirectory::start().await.unwrap();
+    let pds = FakePds::start_with(
+        &directory,
+        atrelay_testkit::PdsOptions {
+            live_capacity: Some(4),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    let did = pds.create_account(AccountOptions::default()).unwrap();
+    let mut ws = connect(&pds.firehose_url(), None).await;
+    while pds.subscriber_count() < 1 {
+        tokio::task::yield_now().await;
+    }
+    // On this single-threaded runtime the subscriber's task cannot run while these are
+    // emitted, so it falls more than 4 events behind.
+    for _ in 0..20 {
+        pds.emit_identity(&did).unwrap();
+    }
+    let mut last = None;
+    while let Some(frame) = next_frame(&mut ws).await {
+        last = Some(decode_frame(&frame).unwrap());
+    }
+    match last {
+        Some(Message::Error(e)) => assert_eq!(e.error, atrelay_stream::CONSUMER_TOO_SLOW),
+        other => panic!("expected ConsumerTooSlow, got {other:?}"),
+    }
+}

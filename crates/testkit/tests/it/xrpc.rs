@@ -186,6 +186,7 @@ async fn a_localhost_named_pds_is_reachable_and_named_in_documents() {
         &directory,
         atrelay_testkit::PdsOptions {
             localhost_name: true,
+            ..Default::default()
         },
     )
     .await
