@@ -64,6 +64,12 @@ pub enum TestkitError {
         /// The DID already served.
         did: String,
     },
+    /// A did:web account cannot move: its document is served by its current PDS.
+    #[error("{did} is a did:web account and cannot migrate")]
+    CannotMigrate {
+        /// The DID.
+        did: String,
+    },
     /// Binding or serving a socket failed.
     #[error("IO error: {0}")]
     Io(#[from] std::io::Error),

@@ -608,6 +608,72 @@ impl FakePds {
         Ok(())
     }
 
+    /// Moves a did:plc account to `to`, as an account migration does: `to` takes over the
+    /// repository (same records and rev history) with a new signing key, the directory document
+    /// is switched to `to` with that key, `to` emits `#identity`, `#account` (active) and a
+    /// `#sync` for a new commit signed with the new key, and this PDS marks the account
+    /// deactivated and emits `#account` (`active: false, status: deactivated`).
+    ///
+    /// # Errors
+    ///
+    /// [`TestkitError::UnknownAccount`], [`TestkitError::CannotMigrate`] for a did:web
+    /// account, [`TestkitError::AccountExists`] when `to` already hosts the DID.
+    pub fn migrate_account(
+        &self,
+        did: &str,
+        to: &FakePds,
+        curve: KeyCurve,
+    ) -> Result<(), TestkitError> {
+        if !did.starts_with("did:plc:") {
+            return Err(TestkitError::CannotMigrate {
+                did: did.to_owned(),
+            });
+        }
+        let (mut repo, mut doc) = {
+            let state = lock(&self.shared.state);
+            let account = state.accounts.get(did).ok_or_else(|| unknown(did))?;
+            (account.repo.clone(), account.doc.clone())
+        };
+        let key = curve.generate();
+        doc.signing_key = key.public_key();
+        doc.pds_endpoint = to.url();
+        repo.set_signing_key(key);
+        let commit = repo.empty_commit()?;
+        {
+            let mut state = lock(&to.shared.state);
+            if state.accounts.contains_key(did) {
+                return Err(TestkitError::AccountExists {
+                    did: did.to_owned(),
+                });
+            }
+            let handle = doc.handle.clone();
+            let sync_car = repo.sync_car();
+            to.shared.directory.publish(&doc);
+            state.accounts.insert(
+                did.to_owned(),
+                Account {
+                    repo,
+                    doc,
+                    status: None,
+                },
+            );
+            let time = now_datetime();
+            to.emit(&mut state, identity_message(did, Some(&handle), 0, &time));
+            to.emit(&mut state, account_message(did, None, 0, &time));
+            to.emit(
+                &mut state,
+                sync_message(did, &commit.rev, sync_car, 0, &time),
+            );
+        }
+        let mut state = lock(&self.shared.state);
+        if let Some(account) = state.accounts.get_mut(did) {
+            account.status = Some(AccountStatus::Deactivated);
+        }
+        let message = account_message(did, Some(AccountStatus::Deactivated), 0, &now_datetime());
+        self.emit(&mut state, message);
+        Ok(())
+    }
+
     /// Publishes the account's document again as this PDS sees it (undoing
     /// [`Misbehavior::WrongHost`] or a manual change in the directory).
     ///

@@ -169,3 +169,59 @@ async fn key_rotation_is_followed_by_a_commit_under_the_new_key() {
         })
     ));
 }
+
+#[tokio::test]
+async fn migration_moves_the_account_to_the_other_pds_with_a_new_key() {
+    let directory = FakeDirectory::start().await.unwrap();
+    let old = FakePds::start(&directory).await.unwrap();
+    let new = FakePds::start(&directory).await.unwrap();
+    let did = old.create_account(AccountOptions::default()).unwrap();
+    let mut rng = StdRng::seed_from_u64(21);
+    for _ in 0..3 {
+        old.random_commit(&did, &mut rng, 2, 10).unwrap();
+    }
+    let old_rev = old.with_repo(&did, |r| r.rev().to_owned()).unwrap();
+    old.migrate_account(&did, &new, KeyCurve::P256).unwrap();
+    assert!(matches!(
+        old.migrate_account(&did, &new, KeyCurve::P256),
+        Err(atrelay_testkit::TestkitError::AccountExists { .. })
+    ));
+
+    let mut keys = Keys::new(&directory);
+    // The old PDS's last event marks the account deactivated; a relay drops it, since the
+    // document now names the new PDS (an old host's #account is ignored after migration).
+    let mut checker = StreamChecker::new(Some(old.hostname()));
+    let mut ws = connect(&old.firehose_url(), Some(old.head_seq() - 1)).await;
+    let frame = next_frame(&mut ws).await.unwrap();
+    assert!(matches!(
+        keys.check(&mut checker, &frame, true).await,
+        Err(CheckError::WrongHost { .. })
+    ));
+
+    // The new PDS announces the account and a #sync under the new key at a higher rev.
+    let mut checker = StreamChecker::new(Some(new.hostname()));
+    let mut ws = connect(&new.firehose_url(), Some(0)).await;
+    let frames = read_frames(&mut ws, 3).await;
+    assert!(matches!(
+        keys.check(&mut checker, &frames[0], true).await,
+        Ok(Checked::Identity { .. })
+    ));
+    assert!(matches!(
+        keys.check(&mut checker, &frames[1], false).await,
+        Ok(Checked::Account { active: true, .. })
+    ));
+    match keys.check(&mut checker, &frames[2], false).await {
+        Ok(Checked::Sync { rev, .. }) => assert!(rev > old_rev),
+        other => panic!("expected a verified #sync, got {other:?}"),
+    }
+    // Writes continue on the new PDS and chain onto the #sync.
+    new.random_commit(&did, &mut rng, 1, 10).unwrap();
+    let frame = next_frame(&mut ws).await.unwrap();
+    assert!(matches!(
+        keys.check(&mut checker, &frame, false).await,
+        Ok(Checked::Commit {
+            continuous: true,
+            ..
+        })
+    ));
+}
