@@ -8,8 +8,13 @@
 //! - [`FakePds`]: an HTTP server on `127.0.0.1:0` hosting several [`FakeRepo`]s with a
 //!   sequenced in-memory event list. It serves `subscribeRepos` over a real WebSocket (replay
 //!   from a cursor, then live), `describeServer`, `getRepo`, `listRepos`, `describeRepo`,
-//!   `getRepoStatus`, `getLatestCommit`, and a did:web document. It can be told to misbehave
-//!   ([`Misbehavior`]).
+//!   `getRepoStatus`, `getLatestCommit`, `/xrpc/_health` and a did:web document, and posts
+//!   `requestCrawl` to a relay. Account lifecycle: create, handle change, key rotation,
+//!   status changes (`#account`), `#sync`, migration to another fake PDS. Stream lifecycle:
+//!   cursors (`FutureCursor`, `OutdatedCursor` after [`FakePds::trim_log`]), a bounded live
+//!   buffer (`ConsumerTooSlow`), forced disconnects. It can be told to misbehave
+//!   ([`Misbehavior`]): bad signature, wrong `prevData`, rev backwards or in the future,
+//!   oversized blocks, garbage frames, a document naming another host, a sequence reset.
 //! - [`FakeDirectory`]: a PLC directory serving DID documents (404 unknown, 410 tombstoned).
 //! - [`StreamChecker`]: a strict reference consumer that decodes frames and verifies every
 //!   `#commit` and `#sync` (proof, signature, rev order, host) and says why it rejects one.
@@ -33,8 +38,14 @@
 //! # Ok(())
 //! # }
 //! ```
-//! Nothing here is meant
-//! for production: keys are generated on the fly and all state lives in memory.
+//!
+//! Design: all state sits behind one std `Mutex` per server (nothing is awaited while it is
+//! held), so the API is synchronous and events are numbered and broadcast in exactly the
+//! order the calls were made; a WebSocket subscriber takes its backlog and its live
+//! subscription under that lock, so replay and live never overlap or leave a gap. Nothing
+//! here is meant for production: keys are generated on the fly and all state lives in
+//! memory. The crate knows nothing of the relay; it depends on `atrelay-repo` (repositories
+//! and proofs) and `atrelay-stream` (frames) only.
 #![deny(missing_docs)]
 
 mod checker;
