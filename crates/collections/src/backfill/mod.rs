@@ -1,0 +1,500 @@
+//! [`Backfill`]: crawls hosts to seed the index with exact counts.
+//!
+//! For each host: page `com.atproto.sync.listRepos`; for each active account fetch
+//! `com.atproto.sync.getRepo` and walk its MST ([`RepoSnapshot`]) to count records per
+//! collection at the repository's current rev; accounts the host reports inactive are
+//! hidden. Requests to one host are paced (`requests_per_second`), hosts crawl in parallel.
+//! Progress (cursor and tallies) is saved in the index after every page, so a restart
+//! resumes at the page it was on. A periodic re-check crawls finished hosts again to repair
+//! drift; snapshots never overwrite newer live commits (see
+//! [`crate::CollectionIndex::apply_snapshot`]).
+//!
+//! Why `getRepo` rather than `describeRepo`: `describeRepo` lists collections but neither
+//! counts records nor says at which rev, so a later delete could not tell whether it removed
+//! the last record, and a live commit racing the crawl could not be ordered against it.
+
+mod client;
+mod pacer;
+mod progress;
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::error::{BackfillError, FetchError};
+use crate::index::CollectionIndex;
+use crate::snapshot::RepoSnapshot;
+use client::PdsClient;
+use pacer::Pacer;
+use progress::now_ms;
+pub use progress::{CrawlState, HostProgress};
+
+/// Decides whether `hostname` may speak for `did` (`(did, hostname) -> bool`); the relay
+/// passes its own account → host mapping so a host cannot seed accounts it does not hold.
+pub type HostCheck = Arc<dyn Fn(&str, &str) -> bool + Send + Sync>;
+
+/// Crawler settings.
+#[derive(Clone)]
+pub struct BackfillConfig {
+    /// Requests per second to one host (listRepos pages and getRepo calls together).
+    pub requests_per_second: f64,
+    /// `listRepos` page size (1..=1000).
+    pub page_size: u16,
+    /// Largest repository CAR accepted.
+    pub max_car_bytes: usize,
+    /// Timeout of one HTTP request.
+    pub request_timeout: Duration,
+    /// Attempts at one `listRepos` page before the crawl is marked failed.
+    pub page_attempts: u32,
+    /// Wait between attempts.
+    pub retry_backoff: Duration,
+    /// Optional ownership check of listed accounts.
+    pub host_check: Option<HostCheck>,
+}
+
+impl std::fmt::Debug for BackfillConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BackfillConfig")
+            .field("requests_per_second", &self.requests_per_second)
+            .field("page_size", &self.page_size)
+            .field("max_car_bytes", &self.max_car_bytes)
+            .field("request_timeout", &self.request_timeout)
+            .field("page_attempts", &self.page_attempts)
+            .field("retry_backoff", &self.retry_backoff)
+            .field("host_check", &self.host_check.is_some())
+            .finish()
+    }
+}
+
+impl Default for BackfillConfig {
+    fn default() -> Self {
+        Self {
+            requests_per_second: 10.0,
+            page_size: 500,
+            max_car_bytes: 1 << 30,
+            request_timeout: Duration::from_secs(300),
+            page_attempts: 5,
+            retry_backoff: Duration::from_secs(10),
+            host_check: None,
+        }
+    }
+}
+
+/// The crawler. Cheap to clone; needs a tokio runtime.
+#[derive(Clone, Debug)]
+pub struct Backfill {
+    shared: Arc<Shared>,
+}
+
+#[derive(Debug)]
+struct Shared {
+    index: CollectionIndex,
+    client: PdsClient,
+    config: BackfillConfig,
+    state: Mutex<State>,
+    /// Bumped on every progress change.
+    changed: watch::Sender<u64>,
+    /// Set to stop every crawl.
+    stop: watch::Sender<bool>,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    progress: BTreeMap<String, HostProgress>,
+    running: HashMap<String, JoinHandle<()>>,
+}
+
+/// How one listed account went.
+enum RepoOutcome {
+    Indexed,
+    Inactive,
+    Skipped,
+    Failed(String),
+}
+
+impl Backfill {
+    /// A crawler writing into `index`, with the progress saved there loaded (nothing is
+    /// started: call [`Backfill::resume`]).
+    ///
+    /// # Errors
+    ///
+    /// [`BackfillError::Client`], [`BackfillError::Index`], corrupt saved progress.
+    pub fn new(index: CollectionIndex, config: BackfillConfig) -> Result<Self, BackfillError> {
+        let http = reqwest::Client::builder()
+            .timeout(config.request_timeout)
+            .user_agent(concat!("atrelay-collections/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| BackfillError::Client(e.to_string()))?;
+        let mut progress = BTreeMap::new();
+        for (hostname, bytes) in index.crawl_entries()? {
+            let entry = HostProgress::decode(&hostname, &bytes)?;
+            progress.insert(hostname, entry);
+        }
+        Ok(Self {
+            shared: Arc::new(Shared {
+                index,
+                client: PdsClient::new(http, config.max_car_bytes),
+                config,
+                state: Mutex::new(State {
+                    progress,
+                    running: HashMap::new(),
+                }),
+                changed: watch::channel(0).0,
+                stop: watch::channel(false).0,
+            }),
+        })
+    }
+
+    /// Resumes every crawl that was running when the process stopped. Returns how many.
+    pub fn resume(&self) -> usize {
+        let mut state = self.shared.lock();
+        let hosts: Vec<String> = state
+            .progress
+            .values()
+            .filter(|p| p.state == CrawlState::Running)
+            .map(|p| p.hostname.clone())
+            .collect();
+        let mut started = 0;
+        for host in hosts {
+            if self.spawn_locked(&mut state, &host) {
+                started += 1;
+            }
+        }
+        started
+    }
+
+    /// Starts crawling `hostname` at `base_url` (e.g. `https://pds.example.com`). A host whose
+    /// last crawl finished is crawled from the beginning; one whose crawl was interrupted or
+    /// failed resumes from its cursor. Returns false if it is already being crawled or the
+    /// crawler is shut down.
+    ///
+    /// # Errors
+    ///
+    /// [`BackfillError::InvalidUrl`], [`BackfillError::Index`] when progress cannot be saved.
+    pub fn start_host(&self, hostname: &str, base_url: &str) -> Result<bool, BackfillError> {
+        let invalid = || BackfillError::InvalidUrl {
+            hostname: hostname.to_owned(),
+            url: base_url.to_owned(),
+        };
+        let url = reqwest::Url::parse(base_url).map_err(|_| invalid())?;
+        if hostname.is_empty() || !matches!(url.scheme(), "http" | "https") || url.host().is_none()
+        {
+            return Err(invalid());
+        }
+        let base = base_url.trim_end_matches('/').to_owned();
+        if *self.shared.stop.borrow() {
+            return Ok(false);
+        }
+        let mut state = self.shared.lock();
+        if state.running.contains_key(hostname) {
+            return Ok(false);
+        }
+        let entry = match state.progress.get(hostname) {
+            Some(old) if old.state != CrawlState::Done => {
+                let mut resumed = old.clone();
+                resumed.base_url = base;
+                resumed.state = CrawlState::Running;
+                resumed.finished_at_ms = None;
+                resumed.updated_at_ms = now_ms();
+                resumed
+            }
+            Some(old) => HostProgress::fresh(hostname, &base, old.runs + 1),
+            None => HostProgress::fresh(hostname, &base, 1),
+        };
+        self.shared.index.put_crawl(hostname, &entry.encode())?;
+        state.progress.insert(hostname.to_owned(), entry);
+        Ok(self.spawn_locked(&mut state, hostname))
+    }
+
+    /// Every host's crawl progress, by host name.
+    pub fn progress(&self) -> Vec<HostProgress> {
+        self.shared.lock().progress.values().cloned().collect()
+    }
+
+    /// Whether `hostname` is being crawled now.
+    pub fn is_running(&self, hostname: &str) -> bool {
+        self.shared.lock().running.contains_key(hostname)
+    }
+
+    /// Waits until `hostname` is not being crawled, then returns its progress.
+    pub async fn wait_idle(&self, hostname: &str) -> Option<HostProgress> {
+        let mut changed = self.shared.changed.subscribe();
+        loop {
+            {
+                let state = self.shared.lock();
+                if !state.running.contains_key(hostname) {
+                    return state.progress.get(hostname).cloned();
+                }
+            }
+            if changed.changed().await.is_err() {
+                return None;
+            }
+        }
+    }
+
+    /// A receiver that sees every progress change (any host): subscribe, read
+    /// [`Backfill::progress`], then await `changed()` to miss nothing.
+    pub fn subscribe(&self) -> watch::Receiver<u64> {
+        self.shared.changed.subscribe()
+    }
+
+    /// Starts a task that, every `every`, crawls again each host whose last crawl finished
+    /// (or failed) at least `every` ago, repairing drift between the index and the hosts.
+    pub fn spawn_recheck(&self, every: Duration) -> JoinHandle<()> {
+        let this = self.clone();
+        tokio::spawn(async move {
+            let mut stop = this.shared.stop.subscribe();
+            loop {
+                tokio::select! {
+                    _ = tokio::time::sleep(every) => {}
+                    _ = stop.wait_for(|s| *s) => return,
+                }
+                let every_ms = u64::try_from(every.as_millis()).unwrap_or(u64::MAX);
+                let due: Vec<(String, String)> = this
+                    .progress()
+                    .into_iter()
+                    .filter(|p| p.state != CrawlState::Running)
+                    .filter(|p| now_ms().saturating_sub(p.updated_at_ms) >= every_ms)
+                    .map(|p| (p.hostname, p.base_url))
+                    .collect();
+                for (host, base) in due {
+                    if let Err(error) = this.start_host(&host, &base) {
+                        tracing::warn!(%host, %error, "collection re-check could not start");
+                    }
+                }
+            }
+        })
+    }
+
+    /// Stops every crawl and waits for the tasks to end. Progress stays saved, so
+    /// [`Backfill::resume`] on a new crawler continues. No crawl starts afterwards.
+    pub async fn shutdown(&self) {
+        self.shared.stop.send_replace(true);
+        let handles: Vec<JoinHandle<()>> = {
+            let mut state = self.shared.lock();
+            state.running.drain().map(|(_, h)| h).collect()
+        };
+        for handle in handles {
+            if let Err(error) = handle.await {
+                tracing::warn!(%error, "collection crawl task ended abnormally");
+            }
+        }
+    }
+
+    fn spawn_locked(&self, state: &mut State, hostname: &str) -> bool {
+        if state.running.contains_key(hostname) || *self.shared.stop.borrow() {
+            return false;
+        }
+        let shared = self.shared.clone();
+        let host = hostname.to_owned();
+        let handle = tokio::spawn(async move { shared.crawl(host).await });
+        state.running.insert(hostname.to_owned(), handle);
+        true
+    }
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Updates and saves a host's progress, then tells waiters.
+    fn update(&self, hostname: &str, f: impl FnOnce(&mut HostProgress)) {
+        let mut state = self.lock();
+        if let Some(entry) = state.progress.get_mut(hostname) {
+            f(entry);
+            entry.updated_at_ms = now_ms();
+            if let Err(error) = self.index.put_crawl(hostname, &entry.encode()) {
+                tracing::warn!(host = %hostname, %error, "could not save crawl progress");
+            }
+        }
+        drop(state);
+        self.changed.send_modify(|n| *n = n.wrapping_add(1));
+    }
+
+    /// Marks the crawl task of `hostname` ended.
+    fn ended(&self, hostname: &str) {
+        self.lock().running.remove(hostname);
+        self.changed.send_modify(|n| *n = n.wrapping_add(1));
+    }
+
+    async fn crawl(self: Arc<Self>, hostname: String) {
+        let mut stop = self.stop.subscribe();
+        let mut pacer = Pacer::new(self.config.requests_per_second);
+        let stopped = self.crawl_pages(&hostname, &mut pacer, &mut stop).await;
+        if !stopped {
+            self.ended(&hostname);
+        }
+    }
+
+    /// Crawls until done, failed or stopped; true if stopped (the task is then awaited by
+    /// [`Backfill::shutdown`], which already removed it from the running set).
+    async fn crawl_pages(
+        &self,
+        hostname: &str,
+        pacer: &mut Pacer,
+        stop: &mut watch::Receiver<bool>,
+    ) -> bool {
+        loop {
+            let Some((base, cursor)) = self
+                .lock()
+                .progress
+                .get(hostname)
+                .map(|p| (p.base_url.clone(), p.cursor.clone()))
+            else {
+                return false;
+            };
+            let page = match self.fetch_page(&base, cursor.as_deref(), pacer, stop).await {
+                Some(Ok(page)) => page,
+                Some(Err(error)) => {
+                    tracing::warn!(host = %hostname, %error, "collection crawl failed");
+                    self.update(hostname, |p| {
+                        p.state = CrawlState::Failed;
+                        p.finished_at_ms = Some(now_ms());
+                        p.last_error = Some(format!("listRepos: {error}"));
+                    });
+                    return false;
+                }
+                None => return true,
+            };
+            let (mut indexed, mut inactive, mut skipped, mut failed) = (0, 0, 0, 0);
+            let mut last_error = None;
+            for repo in &page.repos {
+                let outcome = tokio::select! {
+                    outcome = self.crawl_repo(hostname, &base, &repo.did, repo.active, pacer) => outcome,
+                    _ = stop.wait_for(|s| *s) => return true,
+                };
+                match outcome {
+                    RepoOutcome::Indexed => indexed += 1,
+                    RepoOutcome::Inactive => inactive += 1,
+                    RepoOutcome::Skipped => skipped += 1,
+                    RepoOutcome::Failed(error) => {
+                        failed += 1;
+                        last_error = Some(error);
+                    }
+                }
+            }
+            let seen = page.repos.len() as u64;
+            let done = page.cursor.is_none() || page.repos.is_empty();
+            self.update(hostname, |p| {
+                p.cursor = page.cursor.clone();
+                p.repos_seen += seen;
+                p.repos_indexed += indexed;
+                p.repos_inactive += inactive;
+                p.repos_skipped += skipped;
+                p.repos_failed += failed;
+                if last_error.is_some() {
+                    p.last_error = last_error;
+                }
+                if done {
+                    p.state = CrawlState::Done;
+                    p.cursor = None;
+                    p.finished_at_ms = Some(now_ms());
+                }
+            });
+            if done {
+                return false;
+            }
+        }
+    }
+
+    /// One `listRepos` page with retries; `None` when stopped.
+    async fn fetch_page(
+        &self,
+        base: &str,
+        cursor: Option<&str>,
+        pacer: &mut Pacer,
+        stop: &mut watch::Receiver<bool>,
+    ) -> Option<Result<client::ReposPage, FetchError>> {
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let result = tokio::select! {
+                result = async {
+                    pacer.wait().await;
+                    self.client.list_repos(base, self.config.page_size, cursor).await
+                } => result,
+                _ = stop.wait_for(|s| *s) => return None,
+            };
+            match result {
+                Ok(page) => return Some(Ok(page)),
+                Err(error) if attempt >= self.config.page_attempts.max(1) => {
+                    return Some(Err(error))
+                }
+                Err(error) => {
+                    tracing::debug!(%base, %error, attempt, "listRepos failed, retrying");
+                    tokio::select! {
+                        _ = tokio::time::sleep(self.config.retry_backoff) => {}
+                        _ = stop.wait_for(|s| *s) => return None,
+                    }
+                }
+            }
+        }
+    }
+
+    async fn crawl_repo(
+        &self,
+        hostname: &str,
+        base: &str,
+        did: &str,
+        active: Option<bool>,
+        pacer: &mut Pacer,
+    ) -> RepoOutcome {
+        if let Some(check) = &self.config.host_check {
+            if !check(did, hostname) {
+                return RepoOutcome::Skipped;
+            }
+        }
+        if active == Some(false) {
+            return match self.hide(did).await {
+                Ok(()) => RepoOutcome::Inactive,
+                Err(error) => RepoOutcome::Failed(format!("{did}: {error}")),
+            };
+        }
+        pacer.wait().await;
+        let car = match self.client.get_repo(base, did).await {
+            Ok(car) => car,
+            Err(FetchError::Xrpc { error, .. })
+                if matches!(
+                    error.as_str(),
+                    "RepoDeactivated" | "RepoTakendown" | "RepoSuspended"
+                ) =>
+            {
+                return match self.hide(did).await {
+                    Ok(()) => RepoOutcome::Inactive,
+                    Err(error) => RepoOutcome::Failed(format!("{did}: {error}")),
+                };
+            }
+            Err(error) => return RepoOutcome::Failed(format!("{did}: getRepo: {error}")),
+        };
+        let index = self.index.clone();
+        let owned_did = did.to_owned();
+        let result = tokio::task::spawn_blocking(move || -> Result<(), String> {
+            let snapshot = RepoSnapshot::from_car(&owned_did, &car).map_err(|e| e.to_string())?;
+            index
+                .apply_snapshot(&owned_did, &snapshot)
+                .map_err(|e| e.to_string())?;
+            Ok(())
+        })
+        .await;
+        match result {
+            Ok(Ok(())) => RepoOutcome::Indexed,
+            Ok(Err(error)) => RepoOutcome::Failed(format!("{did}: {error}")),
+            Err(error) => RepoOutcome::Failed(format!("{did}: {error}")),
+        }
+    }
+
+    async fn hide(&self, did: &str) -> Result<(), String> {
+        let index = self.index.clone();
+        let did = did.to_owned();
+        tokio::task::spawn_blocking(move || index.set_account_active(&did, false))
+            .await
+            .map_err(|e| e.to_string())?
+            .map_err(|e| e.to_string())
+    }
+}

@@ -1,0 +1,7 @@
+//! Integration tests of the collection index, its backfill and its HTTP routes.
+
+mod backfill;
+mod common;
+mod http;
+mod index;
+mod pagination;
