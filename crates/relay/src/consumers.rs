@@ -61,6 +61,9 @@ pub struct Consumers {
     limits: ConsumerLimits,
     next_id: AtomicU64,
     entries: Mutex<HashMap<u64, Entry>>,
+    frames_sent: AtomicU64,
+    admitted: AtomicU64,
+    refused: AtomicU64,
 }
 
 /// A consumer's place in the registry; dropping it frees the place.
@@ -78,6 +81,9 @@ impl Consumers {
             limits,
             next_id: AtomicU64::new(1),
             entries: Mutex::new(HashMap::new()),
+            frames_sent: AtomicU64::new(0),
+            admitted: AtomicU64::new(0),
+            refused: AtomicU64::new(0),
         })
     }
 
@@ -89,12 +95,15 @@ impl Consumers {
     ) -> Result<ConsumerSlot, Refusal> {
         let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
         if entries.len() >= self.limits.max_total {
+            self.refused.fetch_add(1, Ordering::Relaxed);
             return Err(Refusal::TooManyConsumers(self.limits.max_total));
         }
         let from_ip = entries.values().filter(|e| e.ip == remote.ip()).count();
         if from_ip >= self.limits.max_per_ip {
+            self.refused.fetch_add(1, Ordering::Relaxed);
             return Err(Refusal::TooManyFromAddress(self.limits.max_per_ip));
         }
+        self.admitted.fetch_add(1, Ordering::Relaxed);
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let sent = Arc::new(AtomicU64::new(0));
         entries.insert(
@@ -112,6 +121,19 @@ impl Consumers {
             id,
             sent,
         })
+    }
+
+    /// Frames sent to all consumers since start.
+    pub fn frames_sent(&self) -> u64 {
+        self.frames_sent.load(Ordering::Relaxed)
+    }
+
+    /// Consumers admitted and refused since start.
+    pub fn admissions(&self) -> (u64, u64) {
+        (
+            self.admitted.load(Ordering::Relaxed),
+            self.refused.load(Ordering::Relaxed),
+        )
     }
 
     /// Number of connected consumers.
@@ -139,6 +161,14 @@ impl Consumers {
             .collect();
         list.sort_by_key(|info| info.id);
         list
+    }
+}
+
+impl ConsumerSlot {
+    /// Counts one frame sent to this consumer.
+    pub fn record_sent(&self) {
+        self.sent.fetch_add(1, Ordering::Relaxed);
+        self.registry.frames_sent.fetch_add(1, Ordering::Relaxed);
     }
 }
 

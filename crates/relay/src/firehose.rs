@@ -181,7 +181,7 @@ async fn serve_consumer(
                     too_slow(&mut socket, "the connection accepted no data", config).await;
                     return Ended::TooSlow;
                 }
-                slot.sent.fetch_add(1, Ordering::Relaxed);
+                slot.record_sent();
             }
             incoming = socket.recv() => match incoming {
                 Some(Ok(WsMessage::Close(_))) | None | Some(Err(_)) => return Ended::Disconnected,

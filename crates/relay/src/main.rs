@@ -83,6 +83,14 @@ async fn run_serve(config: ServeConfig) -> anyhow::Result<()> {
             ..FirehoseConfig::default()
         },
     };
+    let metrics_listener = tokio::net::TcpListener::bind(config.metrics_bind).await?;
+    tracing::info!(addr = %metrics_listener.local_addr()?, "metrics listening");
+    let metrics_router = atrelay::metrics::router(state.clone());
+    tokio::spawn(async move {
+        if let Err(error) = axum::serve(metrics_listener, metrics_router).await {
+            tracing::error!(%error, "metrics listener failed");
+        }
+    });
     let listener = tokio::net::TcpListener::bind(config.api_bind).await?;
     tracing::info!(addr = %listener.local_addr()?, "API listening");
     server::serve(listener, server::router(state), shutdown_signal()).await?;

@@ -211,6 +211,28 @@ async fn a_consumer_that_never_reads_is_dropped_without_slowing_others(relay: &T
 }
 
 #[tokio::test]
+async fn metrics_count_consumers_and_frames() {
+    let relay = TestRelay::sqlite().await;
+    let last = append_many(&relay.log, 3, 0);
+    let mut socket = connect(&relay, Some(0)).await;
+    expect_seqs(&mut socket, 1..=last).await;
+    let text = atrelay::metrics::render(&relay.state);
+    for line in [
+        "atrelay_firehose_consumers 1",
+        "atrelay_firehose_frames_sent_total 3",
+        "atrelay_eventlog_newest_seq 3",
+        "atrelay_firehose_consumers_admitted_total 1",
+        "# TYPE atrelay_firehose_frames_sent_total counter",
+    ] {
+        assert!(
+            text.lines().any(|l| l == line),
+            "missing {line:?} in\n{text}"
+        );
+    }
+    relay.finish().await;
+}
+
+#[tokio::test]
 async fn frames_are_the_logged_bytes() {
     let relay = TestRelay::sqlite().await;
     let seq = append(&relay.log, 10);

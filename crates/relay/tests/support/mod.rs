@@ -22,6 +22,8 @@ pub struct TestRelay {
     pub store: Store,
     /// The event log the firehose serves.
     pub log: EventLog,
+    /// The handles the server was built with.
+    pub state: AppState,
     log_dir: tempfile::TempDir,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     cleanup: Cleanup,
@@ -85,7 +87,7 @@ impl TestRelay {
                 ..FirehoseConfig::default()
             },
         };
-        let router = server::router(state);
+        let router = server::router(state.clone());
         tokio::spawn(server::serve(listener, router, async {
             let _ = stopped.await;
         }));
@@ -93,6 +95,7 @@ impl TestRelay {
             base,
             store,
             log,
+            state,
             log_dir,
             stop: Some(stop),
             cleanup,

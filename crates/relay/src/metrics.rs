@@ -1,0 +1,91 @@
+//! The Prometheus endpoint (`/metrics` on its own port): gauges and counters read from the
+//! relay's parts at scrape time, in the text exposition format.
+
+use std::fmt::Write;
+
+use axum::{extract::State, http::header, response::IntoResponse, routing::get, Router};
+
+use crate::state::AppState;
+
+/// The router of the metrics listener.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/metrics", get(metrics))
+        .with_state(state)
+}
+
+async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        render(&state),
+    )
+}
+
+/// Renders every metric of the relay.
+pub fn render(state: &AppState) -> String {
+    let mut out = String::new();
+    let log = state.log.stats();
+    let (admitted, refused) = state.consumers.admissions();
+    let samples: [(&str, &str, &str, f64); 8] = [
+        (
+            "atrelay_eventlog_newest_seq",
+            "gauge",
+            "Newest durable seq of the outbound event log.",
+            log.newest_seq as f64,
+        ),
+        (
+            "atrelay_eventlog_oldest_seq",
+            "gauge",
+            "Oldest seq still stored (0 when empty).",
+            log.oldest_seq.unwrap_or(0) as f64,
+        ),
+        (
+            "atrelay_eventlog_bytes",
+            "gauge",
+            "Bytes on disk of the event log.",
+            log.bytes as f64,
+        ),
+        (
+            "atrelay_eventlog_segments",
+            "gauge",
+            "Segment files of the event log.",
+            log.segments as f64,
+        ),
+        (
+            "atrelay_eventlog_pending_events",
+            "gauge",
+            "Events appended but not yet durable.",
+            log.pending as f64,
+        ),
+        (
+            "atrelay_firehose_consumers",
+            "gauge",
+            "Connected firehose consumers.",
+            state.consumers.len() as f64,
+        ),
+        (
+            "atrelay_firehose_frames_sent_total",
+            "counter",
+            "Frames sent to firehose consumers.",
+            state.consumers.frames_sent() as f64,
+        ),
+        (
+            "atrelay_firehose_consumers_admitted_total",
+            "counter",
+            "Firehose consumers admitted.",
+            admitted as f64,
+        ),
+    ];
+    for (name, kind, help, value) in samples {
+        let _ = writeln!(
+            out,
+            "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}"
+        );
+    }
+    let name = "atrelay_firehose_consumers_refused_total";
+    let _ = writeln!(
+        out,
+        "# HELP {name} Firehose consumers refused by the consumer limits.\n# TYPE {name} counter\n{name} {refused}"
+    );
+    out
+}
