@@ -3,7 +3,7 @@
 //!
 //! The large index is built once (by live-style commits) under the cargo target directory
 //! and reused: `ATRELAY_BENCH_PAIRS` sets its size in (collection, DID) pairs (default
-//! 10,000,000). Besides criterion's figures, the bench prints p50/p99/max of 20,000 page
+//! 10,000,000). Besides criterion's figures, the bench prints p50/p99/max of 5,000 page
 //! reads at random cursors and the pairs/s of the build.
 
 use std::path::PathBuf;
@@ -120,9 +120,9 @@ fn bench_listing(c: &mut Criterion) {
     let collection = COLLECTIONS[0];
     let mut rng = Rng(0x1234_5678);
 
-    // Latency distribution of 20,000 pages of 500 at random cursors.
-    let mut samples = Vec::with_capacity(20_000);
-    for _ in 0..20_000 {
+    // Latency distribution of 5,000 pages of 500 at random cursors.
+    let mut samples = Vec::with_capacity(5_000);
+    for _ in 0..5_000 {
         let cursor = did(rng.next() % accounts);
         let t = Instant::now();
         let page = index
@@ -164,7 +164,15 @@ fn bench_listing(c: &mut Criterion) {
 fn bench_updates(c: &mut Criterion) {
     let dir = tempfile::tempdir().expect("tempdir");
     let index = CollectionIndex::open(dir.path()).expect("open");
+    // Seed 100,000 accounts (genesis commits) so later commits hit exact counts.
     let mut n = 0u64;
+    for i in 0..100_000u64 {
+        n += 1;
+        let op = Op::new(OpKind::Create, "app.bsky.feed.like/3kabcdefghij1");
+        index
+            .apply_commit(&did(i), &tid(n), None, &[op])
+            .expect("seed");
+    }
     let mut group = c.benchmark_group("apply_commit");
     // A create in an account's existing collection: read pair, write pair and meta.
     group.bench_function("create_existing_pair", |b| {
@@ -172,7 +180,7 @@ fn bench_updates(c: &mut Criterion) {
             n += 1;
             let op = Op::new(OpKind::Create, "app.bsky.feed.like/3kabcdefghij2");
             index
-                .apply_commit(&did(n % 1000), &tid(n), Some("2222222222222"), &[op])
+                .apply_commit(&did(n % 100_000), &tid(n), Some("2222222222222"), &[op])
                 .expect("apply")
         })
     });

@@ -305,6 +305,29 @@ impl CollectionIndex {
         Ok(SnapshotOutcome::Applied { exact })
     }
 
+    /// Marks an account's counts as no longer exact, for a `#sync` event (the repository
+    /// jumped to `rev` without ops): until a new snapshot (a crawl, or
+    /// [`crate::Backfill::refresh_account`]) its deletes no longer unlist it. Commits not
+    /// newer than `rev` are ignored from now on.
+    ///
+    /// # Errors
+    ///
+    /// Invalid DID or rev, [`IndexError::Storage`].
+    pub fn mark_unseeded(&self, did: &str, rev: &str) -> Result<(), IndexError> {
+        check_did(did)?;
+        check_rev(rev)?;
+        let mut counts = self.lock();
+        let mut meta = self.load_meta(did)?.unwrap_or_default();
+        meta.seeded = false;
+        meta.pending.clear();
+        meta.dropped_upto = None;
+        if meta.rev.as_deref().is_none_or(|last| last < rev) {
+            meta.rev = Some(rev.to_owned());
+        }
+        let txn = self.txn();
+        self.finish(txn, &mut counts, did, &meta)
+    }
+
     /// Marks an account active (listed) or inactive (deleted, taken down, suspended,
     /// deactivated: not listed). Its counts are kept, so reactivation restores its listings.
     ///
@@ -470,7 +493,13 @@ impl CollectionIndex {
 
     fn txn(&self) -> Txn {
         Txn {
-            batch: self.inner.keyspace.batch(),
+            // Hand each batch to the OS on commit: durable against a process crash; an fsync
+            // happens on `persist` and in fjall's background flushes.
+            batch: self
+                .inner
+                .keyspace
+                .batch()
+                .durability(Some(PersistMode::Buffer)),
             deltas: BTreeMap::new(),
         }
     }

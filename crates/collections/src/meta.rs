@@ -5,8 +5,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::IndexError;
 
-/// Most ops kept per account while it waits for its first snapshot.
-pub(crate) const MAX_PENDING: usize = 1024;
+/// Most ops kept per account while it waits for its first snapshot. Only ops newer than the
+/// snapshot's rev matter, and a snapshot is fetched after the account is first seen, so the
+/// newest few suffice; older ones are dropped (see `dropped_upto`).
+pub(crate) const MAX_PENDING: usize = 64;
 
 /// One op seen before the account was seeded: needed to bring a snapshot taken at an older
 /// rev up to date.

@@ -209,6 +209,33 @@ impl Backfill {
         Ok(self.spawn_locked(&mut state, hostname))
     }
 
+    /// Fetches one account's repository from `base_url` now and re-seeds its counts (after a
+    /// `#sync`, or for an account first seen on a host that is not crawled). Not paced: the
+    /// caller limits how often it asks.
+    ///
+    /// # Errors
+    ///
+    /// [`FetchError`] when the fetch, the CAR or the index write fails; for an account its
+    /// host reports inactive, the account is hidden and the error is returned.
+    pub async fn refresh_account(&self, did: &str, base_url: &str) -> Result<(), FetchError> {
+        let base = base_url.trim_end_matches('/');
+        let car = match self.shared.client.get_repo(base, did).await {
+            Ok(car) => car,
+            Err(error) => {
+                if let FetchError::Xrpc { error: name, .. } = &error {
+                    if is_inactive_error(name) {
+                        self.shared.hide(did).await.map_err(FetchError::Malformed)?;
+                    }
+                }
+                return Err(error);
+            }
+        };
+        self.shared
+            .index_car(did, car)
+            .await
+            .map_err(FetchError::Malformed)
+    }
+
     /// Every host's crawl progress, by host name.
     pub fn progress(&self) -> Vec<HostProgress> {
         self.shared.lock().progress.values().cloned().collect()
@@ -294,6 +321,11 @@ impl Backfill {
         state.running.insert(hostname.to_owned(), handle);
         true
     }
+}
+
+/// Whether an XRPC error name means the account is inactive on its host.
+fn is_inactive_error(name: &str) -> bool {
+    matches!(name, "RepoDeactivated" | "RepoTakendown" | "RepoSuspended")
 }
 
 impl Shared {
@@ -459,12 +491,7 @@ impl Shared {
         pacer.wait().await;
         let car = match self.client.get_repo(base, did).await {
             Ok(car) => car,
-            Err(FetchError::Xrpc { error, .. })
-                if matches!(
-                    error.as_str(),
-                    "RepoDeactivated" | "RepoTakendown" | "RepoSuspended"
-                ) =>
-            {
+            Err(FetchError::Xrpc { error, .. }) if is_inactive_error(&error) => {
                 return match self.hide(did).await {
                     Ok(()) => RepoOutcome::Inactive,
                     Err(error) => RepoOutcome::Failed(format!("{did}: {error}")),
@@ -472,21 +499,25 @@ impl Shared {
             }
             Err(error) => return RepoOutcome::Failed(format!("{did}: getRepo: {error}")),
         };
+        match self.index_car(did, car).await {
+            Ok(()) => RepoOutcome::Indexed,
+            Err(error) => RepoOutcome::Failed(format!("{did}: {error}")),
+        }
+    }
+
+    /// Counts a repository CAR and applies it as the account's snapshot (off the runtime).
+    async fn index_car(&self, did: &str, car: Vec<u8>) -> Result<(), String> {
         let index = self.index.clone();
-        let owned_did = did.to_owned();
-        let result = tokio::task::spawn_blocking(move || -> Result<(), String> {
-            let snapshot = RepoSnapshot::from_car(&owned_did, &car).map_err(|e| e.to_string())?;
+        let did = did.to_owned();
+        tokio::task::spawn_blocking(move || -> Result<(), String> {
+            let snapshot = RepoSnapshot::from_car(&did, &car).map_err(|e| e.to_string())?;
             index
-                .apply_snapshot(&owned_did, &snapshot)
+                .apply_snapshot(&did, &snapshot)
                 .map_err(|e| e.to_string())?;
             Ok(())
         })
-        .await;
-        match result {
-            Ok(Ok(())) => RepoOutcome::Indexed,
-            Ok(Err(error)) => RepoOutcome::Failed(format!("{did}: {error}")),
-            Err(error) => RepoOutcome::Failed(format!("{did}: {error}")),
-        }
+        .await
+        .map_err(|e| e.to_string())?
     }
 
     async fn hide(&self, did: &str) -> Result<(), String> {

@@ -207,3 +207,39 @@ async fn unreachable_host_fails_and_recheck_repairs_drift() {
     recheck.await.expect("recheck task");
     assert!(list_all(&index, CAPTAIN, 10).is_empty());
 }
+
+#[tokio::test]
+async fn sync_event_unseeds_and_refresh_reseeds() {
+    let (_dir, index) = temp_index();
+    let (_d, pds, plc, _web) = pds_with_plc_and_web().await;
+    let first = pds
+        .create_record(&plc, CAPTAIN, sample_record(CAPTAIN, "1"))
+        .expect("create");
+    pds.create_record(&plc, CAPTAIN, sample_record(CAPTAIN, "2"))
+        .expect("create");
+    let seq = feed(&pds, &index, 0);
+    // A #sync at the head rev: counts are no longer trusted, so a delete keeps the listing.
+    let head_rev = pds.with_repo(&plc, |r| r.rev().to_owned()).expect("repo");
+    index.mark_unseeded(&plc, &head_rev).expect("unseed");
+    assert!(!index.account(&plc).expect("account").expect("known").exact);
+    pds.delete_record(&plc, RecordPath::parse(&first.ops[0].path).expect("path"))
+        .expect("delete");
+    feed(&pds, &index, seq);
+    assert_eq!(list_all(&index, CAPTAIN, 10), vec![plc.clone()]);
+
+    let backfill = Backfill::new(index.clone(), fast_config(10)).expect("backfill");
+    backfill
+        .refresh_account(&plc, &pds.url())
+        .await
+        .expect("refresh");
+    assert_matches_pds(&index, &pds, std::slice::from_ref(&plc));
+    assert_eq!(list_all(&index, CAPTAIN, 10), vec![plc.clone()]);
+
+    pds.set_status(&plc, Some(AccountStatus::Suspended))
+        .expect("suspend");
+    assert!(backfill.refresh_account(&plc, &pds.url()).await.is_err());
+    assert!(
+        list_all(&index, CAPTAIN, 10).is_empty(),
+        "hidden while suspended"
+    );
+}
