@@ -60,6 +60,34 @@ pub struct ServeConfig {
     #[arg(long = "allow-insecure-hosts", env = "RELAY_ALLOW_INSECURE_HOSTS")]
     pub allow_insecure_hosts: bool,
 
+    /// Accept commits from legacy PDSes whose diffs lack `prevData` or do not invert
+    /// (signatures and claims are still checked). Strict by default.
+    #[arg(
+        long = "lenient-sync-validation",
+        env = "RELAY_LENIENT_SYNC_VALIDATION"
+    )]
+    pub lenient_sync_validation: bool,
+
+    /// New hosts a public `requestCrawl` may add per 24 hours (an admin setting overrides it).
+    #[arg(
+        long = "new-hosts-per-day-limit",
+        env = "RELAY_NEW_HOSTS_PER_DAY_LIMIT",
+        default_value_t = 50
+    )]
+    pub new_hosts_per_day_limit: i64,
+
+    /// Refuse public `requestCrawl` (an admin setting overrides it).
+    #[arg(long = "disable-request-crawl", env = "RELAY_DISABLE_REQUEST_CRAWL")]
+    pub disable_request_crawl: bool,
+
+    /// Account limit of a new host; accounts beyond it are throttled.
+    #[arg(
+        long = "default-account-limit",
+        env = "RELAY_DEFAULT_ACCOUNT_LIMIT",
+        default_value_t = 100
+    )]
+    pub default_account_limit: i64,
+
     /// Sequence number floor for a fresh relay replacing another, so consumer cursors stay
     /// monotonic across the switch.
     #[arg(

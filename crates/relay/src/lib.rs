@@ -7,6 +7,7 @@ pub mod api;
 pub mod config;
 pub mod consumers;
 pub mod firehose;
+pub mod ingest;
 pub mod metrics;
 pub mod server;
 pub mod state;

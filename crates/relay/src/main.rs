@@ -4,6 +4,7 @@ use atrelay::{
     config::ServeConfig,
     consumers::{ConsumerLimits, Consumers},
     firehose::FirehoseConfig,
+    ingest::{Ingest, IngestConfig},
     server,
     state::AppState,
 };
@@ -23,7 +24,7 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Run the relay service.
-    Serve(ServeConfig),
+    Serve(Box<ServeConfig>),
     /// Apply the database migrations and exit.
     Migrate {
         /// Database URL, as for `serve`.
@@ -44,7 +45,7 @@ fn main() -> anyhow::Result<()> {
         Command::Serve(config) => {
             init_logging();
             let runtime = tokio::runtime::Runtime::new()?;
-            runtime.block_on(run_serve(config))
+            runtime.block_on(run_serve(*config))
         }
         Command::Migrate { database_url } => {
             init_logging();
@@ -71,7 +72,14 @@ async fn run_serve(config: ServeConfig) -> anyhow::Result<()> {
     tracing::info!(database = %redact(&config.database_url), "database ready");
     let log = EventLog::open(event_log_config(&config))?;
     tracing::info!(newest_seq = log.newest_seq(), oldest_seq = ?log.oldest_seq(), "event log ready");
+    let ingest = Ingest::new(
+        store.clone(),
+        log.clone(),
+        atrelay::ingest::http_resolver(&config.plc_host, config.allow_insecure_hosts)?,
+        IngestConfig::from_serve(&config),
+    );
     let state = AppState {
+        ingest: ingest.clone(),
         store: store.clone(),
         log: log.clone(),
         consumers: Consumers::new(ConsumerLimits {
@@ -93,7 +101,10 @@ async fn run_serve(config: ServeConfig) -> anyhow::Result<()> {
     });
     let listener = tokio::net::TcpListener::bind(config.api_bind).await?;
     tracing::info!(addr = %listener.local_addr()?, "API listening");
+    let followed = ingest.resubscribe_all().await?;
+    tracing::info!(hosts = followed, "following upstream hosts");
     server::serve(listener, server::router(state), shutdown_signal()).await?;
+    ingest.shutdown().await;
     log.close()?;
     store.close().await;
     tracing::info!("stopped");

@@ -5,7 +5,7 @@ use std::{future::Future, net::SocketAddr};
 use axum::{
     extract::State,
     http::{header, HeaderValue, StatusCode},
-    routing::get,
+    routing::{get, post},
     Json, Router,
 };
 use serde_json::{json, Value};
@@ -13,7 +13,7 @@ use tokio::net::TcpListener;
 use tower_http::{cors::CorsLayer, set_header::SetResponseHeaderLayer};
 
 use crate::{
-    api::{hosts, repos},
+    api::{crawl, hosts, repos},
     firehose,
     state::AppState,
 };
@@ -32,6 +32,10 @@ pub fn router(state: AppState) -> Router {
             get(firehose::subscribe_repos),
         )
         .route("/xrpc/com.atproto.sync.listHosts", get(hosts::list_hosts))
+        .route(
+            "/xrpc/com.atproto.sync.requestCrawl",
+            post(crawl::request_crawl),
+        )
         .route(
             "/xrpc/com.atproto.sync.getHostStatus",
             get(hosts::get_host_status),

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use atrelay_eventlog::EventLog;
 use atrelay_store::Store;
 
-use crate::{consumers::Consumers, firehose::FirehoseConfig};
+use crate::{consumers::Consumers, firehose::FirehoseConfig, ingest::Ingest};
 
 /// Handles to the relay's parts, passed to every handler. Cloning is cheap: each part is a
 /// reference-counted handle.
@@ -19,4 +19,6 @@ pub struct AppState {
     pub consumers: Arc<Consumers>,
     /// How the firehose treats consumers.
     pub firehose: FirehoseConfig,
+    /// Upstream subscriptions, verification and account state (`requestCrawl` adds hosts).
+    pub ingest: Ingest,
 }

@@ -8,6 +8,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use atrelay::{
     consumers::{ConsumerLimits, Consumers},
     firehose::FirehoseConfig,
+    ingest::{http_resolver, Ingest, IngestConfig},
     server,
     state::AppState,
 };
@@ -27,6 +28,17 @@ pub struct TestRelay {
     log_dir: tempfile::TempDir,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     cleanup: Cleanup,
+    setup: Option<IngestSetup>,
+}
+
+/// How a test relay ingests: DIDs resolve at `plc_url` (dev mode: did:web over http with a
+/// port), with `config` (usually `allow_insecure_hosts` and fast backoff).
+#[derive(Clone)]
+pub struct IngestSetup {
+    /// The PLC directory.
+    pub plc_url: String,
+    /// Ingest policy.
+    pub config: IngestConfig,
 }
 
 enum Cleanup {
@@ -66,15 +78,43 @@ impl TestRelay {
     }
 
     async fn start(store: Store, cleanup: Cleanup) -> TestRelay {
+        TestRelay::launch(store, cleanup, tempfile::tempdir().unwrap(), None).await
+    }
+
+    /// Starts the server on `store` and an event log in `log_dir`, with ingest set up as
+    /// `setup` says (without it, ingest follows nothing unless asked).
+    async fn launch(
+        store: Store,
+        cleanup: Cleanup,
+        log_dir: tempfile::TempDir,
+        setup: Option<IngestSetup>,
+    ) -> TestRelay {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let log_dir = tempfile::tempdir().unwrap();
         let mut log_config = atrelay_eventlog::Config::new(log_dir.path().join("events"));
         log_config.durability = Durability::OsBuffered;
         log_config.segment_bytes = 64 << 10;
         let log = EventLog::open(log_config).unwrap();
+        let ingest = match &setup {
+            Some(setup) => Ingest::new(
+                store.clone(),
+                log.clone(),
+                http_resolver(&setup.plc_url, true).unwrap(),
+                setup.config.clone(),
+            ),
+            None => Ingest::new(
+                store.clone(),
+                log.clone(),
+                http_resolver(atrelay_identity::DEFAULT_PLC_URL, false).unwrap(),
+                IngestConfig::default(),
+            ),
+        };
+        if setup.is_some() {
+            ingest.resubscribe_all().await.unwrap();
+        }
         let state = AppState {
+            ingest,
             store: store.clone(),
             log: log.clone(),
             consumers: Consumers::new(ConsumerLimits {
@@ -99,6 +139,7 @@ impl TestRelay {
             log_dir,
             stop: Some(stop),
             cleanup,
+            setup,
         }
     }
 
@@ -129,6 +170,7 @@ impl TestRelay {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
+        self.state.ingest.shutdown().await;
         self.log.close().unwrap();
         self.store.close().await;
         if let Cleanup::Postgres { url, schema } = &self.cleanup {
@@ -167,4 +209,60 @@ macro_rules! both_backends {
             }
         }
     };
+}
+
+impl TestRelay {
+    /// A relay on a fresh SQLite file that ingests as `setup` says.
+    pub async fn sqlite_ingest(setup: IngestSetup) -> TestRelay {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("relay.sqlite").display());
+        let store = Store::open(&url, &ConnectOptions::default()).await.unwrap();
+        TestRelay::launch(
+            store,
+            Cleanup::Sqlite(dir),
+            tempfile::tempdir().unwrap(),
+            Some(setup),
+        )
+        .await
+    }
+
+    /// A relay on a fresh PostgreSQL schema that ingests as `setup` says, or `None` (with a
+    /// notice) without `TEST_DATABASE_URL`.
+    pub async fn postgres_ingest(setup: IngestSetup) -> Option<TestRelay> {
+        let relay = TestRelay::postgres().await?;
+        Some(relay.restart_with(Some(setup)).await)
+    }
+
+    /// Stops ingest and the server, closes the log and the store, and starts again on the
+    /// same database and log directory: what a process restart does.
+    pub async fn restart(self) -> TestRelay {
+        let setup = self.setup.clone();
+        self.restart_with(setup).await
+    }
+
+    async fn restart_with(mut self, setup: Option<IngestSetup>) -> TestRelay {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        self.state.ingest.shutdown().await;
+        self.log.close().unwrap();
+        self.store.close().await;
+        let TestRelay {
+            cleanup, log_dir, ..
+        } = self;
+        let store = match &cleanup {
+            Cleanup::Sqlite(dir) => {
+                let url = format!("sqlite://{}", dir.path().join("relay.sqlite").display());
+                Store::open(&url, &ConnectOptions::default()).await.unwrap()
+            }
+            Cleanup::Postgres { url, schema } => {
+                let options = ConnectOptions {
+                    max_connections: Some(4),
+                    postgres_schema: Some(schema.clone()),
+                };
+                Store::open(url, &options).await.unwrap()
+            }
+        };
+        TestRelay::launch(store, cleanup, log_dir, setup).await
+    }
 }

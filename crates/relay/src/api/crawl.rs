@@ -1,0 +1,416 @@
+//! `POST /xrpc/com.atproto.sync.requestCrawl`: a host asks to be followed.
+//!
+//! In order: the enabled switch, hostname syntax (no scheme other than `https`/`wss`, no
+//! path, port or IP literal; dev mode lifts the last three and allows `http`/`ws`), domain
+//! bans (`HostBanned`), public addresses only (unless dev mode), a `describeServer` probe
+//! that must answer and must not come from a relay, the new-hosts-per-day limit for unknown
+//! hosts, then the host row and its subscription. A known host that is offline is retried
+//! at once.
+
+use std::net::IpAddr;
+use std::time::Duration;
+
+use axum::{
+    extract::{rejection::JsonRejection, State},
+    http::StatusCode,
+    Json,
+};
+use serde::Deserialize;
+
+use atrelay_store::{HostLimits, HostStatus, NewHost, StoreError};
+
+use crate::{ingest::USER_AGENT, state::AppState, xrpc::XrpcError};
+
+/// The request body.
+#[derive(Debug, Deserialize)]
+pub struct RequestCrawlInput {
+    /// The host to crawl, e.g. `pds.example.com`.
+    pub hostname: String,
+}
+
+/// A hostname that passed [`parse_hostname`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CrawlTarget {
+    /// Lower-case name, with `:port` only in dev mode.
+    pub hostname: String,
+    /// Dial with `ws://` / `http://`.
+    pub no_ssl: bool,
+}
+
+/// Checks a `requestCrawl` hostname. With `allow_insecure` (dev mode) ports, IP literals,
+/// `localhost` and the `http`/`ws` schemes are allowed; loopback names are dialled without TLS.
+///
+/// # Errors
+/// A sentence saying what is wrong.
+pub fn parse_hostname(input: &str, allow_insecure: bool) -> Result<CrawlTarget, String> {
+    let lowered = input.trim().to_ascii_lowercase();
+    let (rest, insecure_scheme) = if let Some(rest) = lowered
+        .strip_prefix("https://")
+        .or_else(|| lowered.strip_prefix("wss://"))
+    {
+        (rest, false)
+    } else if let Some(rest) = lowered
+        .strip_prefix("http://")
+        .or_else(|| lowered.strip_prefix("ws://"))
+    {
+        if !allow_insecure {
+            return Err("plain http/ws hosts are not accepted".to_owned());
+        }
+        (rest, true)
+    } else {
+        (lowered.as_str(), false)
+    };
+    let rest = rest.strip_suffix('/').unwrap_or(rest);
+    if rest.is_empty() {
+        return Err("hostname is empty".to_owned());
+    }
+    if rest.contains(['/', '?', '#', '@', '[', ']', ' ']) || rest.contains("://") {
+        return Err("hostname must be a bare host name, without path or credentials".to_owned());
+    }
+    let (name, port) = match rest.split_once(':') {
+        Some((name, port)) => (name, Some(port)),
+        None => (rest, None),
+    };
+    let name = name.strip_suffix('.').unwrap_or(name);
+    if let Some(port) = port {
+        if !allow_insecure {
+            return Err("hostname must not have a port".to_owned());
+        }
+        match port.parse::<u16>() {
+            Ok(p) if p != 0 && !port.starts_with('+') => {}
+            _ => return Err("port must be a number from 1 to 65535".to_owned()),
+        }
+    }
+    let ip = name.parse::<IpAddr>().ok();
+    if ip.is_some() && !allow_insecure {
+        return Err("IP addresses are not accepted; use a DNS name".to_owned());
+    }
+    if ip.is_none() {
+        check_dns_name(name, allow_insecure)?;
+    }
+    let loopback = name == "localhost" || ip.is_some_and(|ip| ip.is_loopback());
+    let hostname = match port {
+        Some(port) => format!("{name}:{port}"),
+        None => name.to_owned(),
+    };
+    Ok(CrawlTarget {
+        hostname,
+        no_ssl: allow_insecure && (insecure_scheme || loopback),
+    })
+}
+
+fn check_dns_name(name: &str, allow_insecure: bool) -> Result<(), String> {
+    if name.len() > 253 {
+        return Err("hostname is too long".to_owned());
+    }
+    if name == "localhost" {
+        return if allow_insecure {
+            Ok(())
+        } else {
+            Err("localhost is not accepted".to_owned())
+        };
+    }
+    let labels: Vec<&str> = name.split('.').collect();
+    if labels.len() < 2 {
+        return Err("hostname needs a domain and a top-level domain".to_owned());
+    }
+    for label in &labels {
+        let valid = !label.is_empty()
+            && label.len() <= 63
+            && label
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+            && !label.starts_with('-')
+            && !label.ends_with('-');
+        if !valid {
+            return Err(format!("invalid hostname label {label:?}"));
+        }
+    }
+    if labels
+        .last()
+        .is_some_and(|tld| tld.bytes().all(|b| b.is_ascii_digit()))
+    {
+        return Err("top-level domain must not be numeric".to_owned());
+    }
+    Ok(())
+}
+
+/// True for addresses a production relay must not dial (loopback, private, link-local, …).
+fn is_non_public(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => {
+            v4.is_loopback()
+                || v4.is_private()
+                || v4.is_link_local()
+                || v4.is_unspecified()
+                || v4.is_broadcast()
+                || v4.is_documentation()
+                || v4.octets()[0] == 100 && (v4.octets()[1] & 0xc0) == 64
+        }
+        IpAddr::V6(v6) => {
+            v6.is_loopback()
+                || v6.is_unspecified()
+                || (v6.segments()[0] & 0xfe00) == 0xfc00
+                || (v6.segments()[0] & 0xffc0) == 0xfe80
+                || v6
+                    .to_ipv4_mapped()
+                    .is_some_and(|v4| is_non_public(IpAddr::V4(v4)))
+        }
+    }
+}
+
+fn host_banned(hostname: &str) -> XrpcError {
+    XrpcError::new(
+        StatusCode::BAD_REQUEST,
+        "HostBanned",
+        format!("{hostname} is banned from this relay"),
+    )
+}
+
+fn store_error(err: StoreError) -> XrpcError {
+    tracing::error!(error = %err, "requestCrawl: store error");
+    XrpcError::internal()
+}
+
+/// `POST /xrpc/com.atproto.sync.requestCrawl {hostname}`: 200 with an empty JSON object once
+/// the host is followed.
+pub async fn request_crawl(
+    State(state): State<AppState>,
+    body: Result<Json<RequestCrawlInput>, JsonRejection>,
+) -> Result<Json<serde_json::Value>, XrpcError> {
+    let Json(input) =
+        body.map_err(|e| XrpcError::invalid_request(format!("expected {{hostname}}: {e}")))?;
+    let config = state.ingest.config().clone();
+    let settings = state.store.settings().await.map_err(store_error)?;
+    if !settings
+        .request_crawl_enabled
+        .unwrap_or(config.request_crawl_enabled)
+    {
+        return Err(XrpcError::new(
+            StatusCode::FORBIDDEN,
+            "Forbidden",
+            "requestCrawl is disabled on this relay",
+        ));
+    }
+    let target = parse_hostname(&input.hostname, config.allow_insecure_hosts)
+        .map_err(XrpcError::invalid_request)?;
+    if state
+        .store
+        .domain_ban_for(&target.hostname)
+        .await
+        .map_err(store_error)?
+        .is_some()
+    {
+        return Err(host_banned(&target.hostname));
+    }
+    let existing = state
+        .store
+        .host_by_hostname(&target.hostname)
+        .await
+        .map_err(store_error)?;
+    if existing
+        .as_ref()
+        .is_some_and(|h| h.status == HostStatus::Banned)
+    {
+        return Err(host_banned(&target.hostname));
+    }
+    if !config.allow_insecure_hosts {
+        check_public(&target.hostname).await?;
+    }
+    probe(&target, config.probe_timeout).await?;
+    let host = match existing {
+        Some(mut host) => {
+            if matches!(host.status, HostStatus::Offline | HostStatus::Idle) {
+                state
+                    .store
+                    .set_host_status(host.id, HostStatus::Active)
+                    .await
+                    .map_err(store_error)?;
+                host.status = HostStatus::Active;
+            }
+            host
+        }
+        None => {
+            let limit = settings
+                .new_hosts_per_day
+                .unwrap_or(config.new_hosts_per_day);
+            if !state.ingest.take_new_host_slot(limit) {
+                return Err(XrpcError::new(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "RateLimitExceeded",
+                    "this relay is not accepting more new hosts today",
+                ));
+            }
+            let created = state
+                .store
+                .create_host(&NewHost {
+                    hostname: target.hostname.clone(),
+                    no_ssl: target.no_ssl,
+                    trusted: false,
+                    status: HostStatus::Active,
+                    limits: HostLimits::with_account_limit(config.default_account_limit),
+                })
+                .await;
+            match created {
+                Ok(host) => host,
+                // Two requests raced: the other one created it.
+                Err(StoreError::HostExists { .. }) => state
+                    .store
+                    .host_by_hostname(&target.hostname)
+                    .await
+                    .map_err(store_error)?
+                    .ok_or_else(XrpcError::internal)?,
+                Err(err) => return Err(store_error(err)),
+            }
+        }
+    };
+    tracing::info!(host = %host.hostname, id = host.id, "requestCrawl: following host");
+    state.ingest.subscribe(host);
+    Ok(Json(serde_json::json!({})))
+}
+
+/// Refuses names that resolve to loopback, private or link-local addresses.
+async fn check_public(hostname: &str) -> Result<(), XrpcError> {
+    let addrs = tokio::net::lookup_host((hostname, 443))
+        .await
+        .map_err(|_| {
+            XrpcError::new(
+                StatusCode::BAD_REQUEST,
+                "HostNotFound",
+                "hostname does not resolve",
+            )
+        })?;
+    let mut any = false;
+    for addr in addrs {
+        any = true;
+        if is_non_public(addr.ip()) {
+            return Err(XrpcError::invalid_request(
+                "hostname resolves to a non-public address",
+            ));
+        }
+    }
+    if any {
+        Ok(())
+    } else {
+        Err(XrpcError::new(
+            StatusCode::BAD_REQUEST,
+            "HostNotFound",
+            "hostname does not resolve",
+        ))
+    }
+}
+
+/// `describeServer` must answer, and not from a relay.
+async fn probe(target: &CrawlTarget, timeout: Duration) -> Result<(), XrpcError> {
+    let scheme = if target.no_ssl { "http" } else { "https" };
+    let url = format!(
+        "{scheme}://{}/xrpc/com.atproto.server.describeServer",
+        target.hostname
+    );
+    let not_found = |detail: String| {
+        XrpcError::new(
+            StatusCode::BAD_REQUEST,
+            "HostNotFound",
+            format!(
+                "{} did not answer describeServer: {detail}",
+                target.hostname
+            ),
+        )
+    };
+    let client = reqwest::Client::builder()
+        .timeout(timeout)
+        .redirect(reqwest::redirect::Policy::none())
+        .user_agent(USER_AGENT)
+        .build()
+        .map_err(|e| not_found(e.to_string()))?;
+    let response = client
+        .get(&url)
+        .send()
+        .await
+        .map_err(|e| not_found(e.to_string()))?;
+    let is_relay = response
+        .headers()
+        .get_all(reqwest::header::SERVER)
+        .iter()
+        .any(|v| v.to_str().is_ok_and(|s| s.contains("atproto-relay")));
+    if is_relay {
+        return Err(XrpcError::invalid_request(
+            "the host identifies as a relay; relays are not crawled",
+        ));
+    }
+    if !response.status().is_success() {
+        return Err(not_found(format!("status {}", response.status())));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn production_accepts_plain_dns_names_only() {
+        let ok = parse_hostname("PDS.Example.com", false).unwrap();
+        assert_eq!(ok.hostname, "pds.example.com");
+        assert!(!ok.no_ssl);
+        assert_eq!(
+            parse_hostname("https://pds.example.com/", false)
+                .unwrap()
+                .hostname,
+            "pds.example.com"
+        );
+        for bad in [
+            "",
+            "http://pds.example.com",
+            "ws://pds.example.com",
+            "pds.example.com/xrpc",
+            "pds.example.com:2583",
+            "localhost:2583",
+            "localhost",
+            "127.0.0.1",
+            "127.0.0.1:2583",
+            "[::1]:2583",
+            "user@pds.example.com",
+            "com",
+            "pds.example.123",
+            "-pds.example.com",
+        ] {
+            assert!(parse_hostname(bad, false).is_err(), "{bad} was accepted");
+        }
+    }
+
+    #[test]
+    fn dev_mode_allows_ports_loopback_and_plain_schemes() {
+        let local = parse_hostname("localhost:2583", true).unwrap();
+        assert_eq!(local.hostname, "localhost:2583");
+        assert!(local.no_ssl);
+        let ip = parse_hostname("127.0.0.1:2583", true).unwrap();
+        assert_eq!(ip.hostname, "127.0.0.1:2583");
+        assert!(ip.no_ssl);
+        let plain = parse_hostname("http://pds.lan:80", true).unwrap();
+        assert!(plain.no_ssl);
+        assert!(!parse_hostname("pds.example.com", true).unwrap().no_ssl);
+        assert!(parse_hostname("localhost:0", true).is_err());
+        assert!(parse_hostname("localhost:70000", true).is_err());
+        assert!(parse_hostname("localhost/path", true).is_err());
+    }
+
+    #[test]
+    fn private_addresses_are_not_public() {
+        for ip in [
+            "127.0.0.1",
+            "10.1.2.3",
+            "192.168.0.1",
+            "169.254.1.1",
+            "::1",
+            "fe80::1",
+            "fd00::1",
+            "100.64.0.1",
+        ] {
+            assert!(is_non_public(ip.parse().unwrap()), "{ip}");
+        }
+        for ip in ["8.8.8.8", "2606:4700::1111"] {
+            assert!(!is_non_public(ip.parse().unwrap()), "{ip}");
+        }
+    }
+}

@@ -1,0 +1,300 @@
+//! Ingest: one task per upstream host reads its `subscribeRepos` firehose, verifies every
+//! event and passes the accepted ones on through the event log, keeping account state.
+//!
+//! Per event, in order: frame size limit, decode, per-connection `seq` order, DID resolution,
+//! "the host is the DID's current PDS" (resolved again once on a mismatch), then the type's
+//! rules ([`verify`]). An accepted event is re-sequenced and appended to the event log; once
+//! it is durable, the account state and the host's cursor are written to the store in one
+//! batch, so the stored cursor never passes an event that is not durable. Every drop is
+//! counted by reason ([`DropCounters`]).
+//!
+//! A host's task reconnects with capped exponential backoff and jitter; after
+//! [`IngestConfig::offline_after`] failures in a row the host is marked `offline` and retried
+//! on a slow schedule, or at once on [`Ingest::subscribe`] (a new `requestCrawl`). An upstream
+//! `FutureCursor` (the host was reset) restarts the subscription from live and is recorded.
+
+mod accounts;
+mod backoff;
+mod connection;
+mod drops;
+pub mod verify;
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use atrelay_eventlog::EventLog;
+use atrelay_identity::Resolver;
+use atrelay_store::{Host, HostPage, HostStatus, Store, StoreError};
+use tokio::sync::{watch, Notify};
+use tokio::task::JoinHandle;
+
+pub use accounts::{AccountCache, AccountState};
+pub use drops::{DropCounters, DropReason};
+
+/// How ingest behaves. [`Default`] is the production policy.
+#[derive(Debug, Clone)]
+pub struct IngestConfig {
+    /// Dev mode: hosts with a port, loopback addresses and plain `ws://`.
+    pub allow_insecure_hosts: bool,
+    /// Accept commits whose MST inversion fails or that lack `prevData` (legacy PDSes),
+    /// still checking signatures and claims.
+    pub lenient: bool,
+    /// Account limit of a new host.
+    pub default_account_limit: i64,
+    /// New hosts a public `requestCrawl` may add per 24 hours, unless the store's setting says
+    /// otherwise.
+    pub new_hosts_per_day: i64,
+    /// Whether the public `requestCrawl` is accepted, unless the store's setting says
+    /// otherwise.
+    pub request_crawl_enabled: bool,
+    /// First reconnect delay.
+    pub backoff_base: Duration,
+    /// Longest reconnect delay while the host is still `active`.
+    pub backoff_max: Duration,
+    /// Failed connection attempts in a row after which the host goes `offline`.
+    pub offline_after: u32,
+    /// Reconnect delay of an `offline` host.
+    pub offline_retry: Duration,
+    /// Longest time an accepted event waits before its store write.
+    pub flush_interval: Duration,
+    /// Most accepted events per store write.
+    pub max_batch: usize,
+    /// How far in the future a `rev` may be.
+    pub future_rev_tolerance: Duration,
+    /// Most accounts kept in memory.
+    pub account_cache_size: usize,
+    /// A connection silent (not even a pong) this long is dropped and redialled.
+    pub idle_timeout: Duration,
+    /// Limit on the `describeServer` probe of `requestCrawl`.
+    pub probe_timeout: Duration,
+}
+
+impl Default for IngestConfig {
+    fn default() -> Self {
+        IngestConfig {
+            allow_insecure_hosts: false,
+            lenient: false,
+            default_account_limit: 100,
+            new_hosts_per_day: 50,
+            request_crawl_enabled: true,
+            backoff_base: Duration::from_secs(1),
+            backoff_max: Duration::from_secs(60),
+            offline_after: 15,
+            offline_retry: Duration::from_secs(10 * 60),
+            flush_interval: Duration::from_millis(50),
+            max_batch: 500,
+            future_rev_tolerance: Duration::from_secs(5 * 60),
+            account_cache_size: 1_000_000,
+            idle_timeout: Duration::from_secs(120),
+            probe_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+impl IngestConfig {
+    /// The policy the command line asks for.
+    pub fn from_serve(config: &crate::config::ServeConfig) -> IngestConfig {
+        IngestConfig {
+            allow_insecure_hosts: config.allow_insecure_hosts,
+            lenient: config.lenient_sync_validation,
+            default_account_limit: config.default_account_limit,
+            new_hosts_per_day: config.new_hosts_per_day_limit,
+            request_crawl_enabled: !config.disable_request_crawl,
+            ..IngestConfig::default()
+        }
+    }
+}
+
+/// The production resolver: did:plc from `plc_url`, did:web over HTTPS (HTTP and ports in
+/// dev mode), behind a bounded coalescing cache.
+///
+/// # Errors
+/// When the HTTP client cannot be built.
+pub fn http_resolver(plc_url: &str, dev_mode: bool) -> Result<Arc<dyn Resolver>, reqwest::Error> {
+    let http = atrelay_identity::HttpResolver::new(atrelay_identity::ResolverConfig {
+        plc_url: plc_url.to_owned(),
+        dev_mode,
+        ..atrelay_identity::ResolverConfig::default()
+    })?;
+    Ok(Arc::new(atrelay_identity::CachingResolver::new(
+        http,
+        atrelay_identity::CacheConfig::default(),
+    )))
+}
+
+/// The `User-Agent` of upstream connections; says "atproto-relay" so PDSes can tell.
+pub const USER_AGENT: &str = concat!("atrelay/", env!("CARGO_PKG_VERSION"), " (atproto-relay)");
+
+/// The ingest side of the relay. Cheap to clone.
+#[derive(Clone)]
+pub struct Ingest {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    store: Store,
+    log: EventLog,
+    resolver: Arc<dyn Resolver>,
+    verifier: Arc<verify::Verifier>,
+    accounts: Arc<AccountCache>,
+    drops: Arc<DropCounters>,
+    config: Arc<IngestConfig>,
+    tasks: Mutex<HashMap<i64, Running>>,
+    shutdown: watch::Sender<bool>,
+    new_hosts: Mutex<VecDeque<Instant>>,
+}
+
+struct Running {
+    retry: Arc<Notify>,
+    handle: JoinHandle<()>,
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+impl Ingest {
+    /// Ingest over `store` and `log`, resolving DIDs with `resolver`. Nothing is subscribed
+    /// until [`Ingest::resubscribe_all`] or [`Ingest::subscribe`].
+    pub fn new(
+        store: Store,
+        log: EventLog,
+        resolver: Arc<dyn Resolver>,
+        config: IngestConfig,
+    ) -> Ingest {
+        let config = Arc::new(config);
+        let accounts = Arc::new(AccountCache::new(config.account_cache_size));
+        let verifier = Arc::new(verify::Verifier {
+            resolver: resolver.clone(),
+            accounts: accounts.clone(),
+            store: store.clone(),
+            config: config.clone(),
+        });
+        let (shutdown, _) = watch::channel(false);
+        Ingest {
+            inner: Arc::new(Inner {
+                store,
+                log,
+                resolver,
+                verifier,
+                accounts,
+                drops: Arc::new(DropCounters::default()),
+                config,
+                tasks: Mutex::new(HashMap::new()),
+                shutdown,
+                new_hosts: Mutex::new(VecDeque::new()),
+            }),
+        }
+    }
+
+    /// The policy.
+    pub fn config(&self) -> &IngestConfig {
+        &self.inner.config
+    }
+
+    /// The drop and acceptance counters.
+    pub fn drops(&self) -> &DropCounters {
+        &self.inner.drops
+    }
+
+    /// The account states ingest keeps in memory.
+    pub fn accounts(&self) -> &AccountCache {
+        &self.inner.accounts
+    }
+
+    /// The DID resolver.
+    pub fn resolver(&self) -> &Arc<dyn Resolver> {
+        &self.inner.resolver
+    }
+
+    /// Starts following `host` unless it is already followed; a followed host waiting to
+    /// reconnect (for example `offline`) is retried at once. Banned hosts are not followed.
+    pub fn subscribe(&self, host: Host) {
+        if host.status == HostStatus::Banned || *self.inner.shutdown.borrow() {
+            return;
+        }
+        let mut tasks = lock(&self.inner.tasks);
+        if let Some(running) = tasks.get(&host.id) {
+            if !running.handle.is_finished() {
+                running.retry.notify_one();
+                return;
+            }
+        }
+        let retry = Arc::new(Notify::new());
+        let handle = tokio::spawn(connection::run_host(
+            self.inner.clone(),
+            host.clone(),
+            retry.clone(),
+            self.inner.shutdown.subscribe(),
+        ));
+        tasks.insert(host.id, Running { retry, handle });
+    }
+
+    /// Whether a task follows the host.
+    pub fn is_subscribed(&self, host_id: i64) -> bool {
+        lock(&self.inner.tasks)
+            .get(&host_id)
+            .is_some_and(|running| !running.handle.is_finished())
+    }
+
+    /// Follows every stored host that is not banned or idle (offline ones too: they are
+    /// retried). Returns how many.
+    ///
+    /// # Errors
+    /// The store's error when the hosts cannot be listed.
+    pub async fn resubscribe_all(&self) -> Result<usize, StoreError> {
+        let mut after_id = None;
+        let mut count = 0;
+        loop {
+            let page = self
+                .inner
+                .store
+                .list_hosts(&HostPage {
+                    after_id,
+                    limit: 500,
+                    status: None,
+                })
+                .await?;
+            let Some(last) = page.last() else {
+                return Ok(count);
+            };
+            after_id = Some(last.id);
+            for host in page {
+                if !matches!(host.status, HostStatus::Banned | HostStatus::Idle) {
+                    self.subscribe(host);
+                    count += 1;
+                }
+            }
+        }
+    }
+
+    /// Takes one slot of the new-hosts-per-day window; false when `limit` hosts were already
+    /// added in the last 24 hours.
+    pub fn take_new_host_slot(&self, limit: i64) -> bool {
+        let mut window = lock(&self.inner.new_hosts);
+        let day = Duration::from_secs(24 * 60 * 60);
+        while window.front().is_some_and(|t| t.elapsed() > day) {
+            window.pop_front();
+        }
+        if window.len() as i64 >= limit {
+            return false;
+        }
+        window.push_back(Instant::now());
+        true
+    }
+
+    /// Stops every host task after it wrote what it had accepted, and waits for them.
+    pub async fn shutdown(&self) {
+        let _ = self.inner.shutdown.send(true);
+        let handles: Vec<JoinHandle<()>> = lock(&self.inner.tasks)
+            .drain()
+            .map(|(_, running)| running.handle)
+            .collect();
+        for handle in handles {
+            let _ = handle.await;
+        }
+    }
+}

@@ -1,0 +1,477 @@
+//! Per-event checks: who may speak for the DID, then the type's rules (signature, proof,
+//! rev order, account status). Produces the event to pass on and the account update.
+
+// Outcomes carry the message being passed on (the common case), and failures the CIDs
+// involved; boxing them would only add an allocation per event.
+#![allow(clippy::large_enum_variant, clippy::result_large_err)]
+
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use atrelay_identity::{Identity, Resolver};
+use atrelay_repo::proof::{self, CommitMessage, ProofError, ProofLimits, VerifiedCommit};
+use atrelay_repo::syntax::{validate_did, Tid};
+use atrelay_store::{AccountStatus, AccountUpdate, RepoState};
+use atrelay_stream::{AccountStatus as WireStatus, Message, OpAction};
+
+use super::accounts::{AccountCache, AccountState};
+use super::drops::DropReason;
+use super::IngestConfig;
+
+/// Event-log kind byte of `#commit` (indigo's numbering).
+pub const KIND_COMMIT: u8 = 1;
+/// Event-log kind byte of `#identity`.
+pub const KIND_IDENTITY: u8 = 4;
+/// Event-log kind byte of `#account`.
+pub const KIND_ACCOUNT: u8 = 5;
+/// Event-log kind byte of `#sync`.
+pub const KIND_SYNC: u8 = 6;
+
+/// The host an event arrived from, as the checks need it.
+#[derive(Debug, Clone)]
+pub struct HostContext {
+    /// The host's id.
+    pub id: i64,
+    /// The host's name as stored (`pds.example.com`, `localhost:2583`).
+    pub hostname: String,
+    /// New accounts beyond this many are throttled.
+    pub account_limit: i64,
+    /// Accounts the host serves, counted up as new ones arrive.
+    pub account_count: Arc<AtomicI64>,
+}
+
+/// What to do with one event.
+#[derive(Debug)]
+pub enum Outcome {
+    /// Pass `message` on (with a new seq) and store `update`.
+    Accept {
+        /// The account.
+        did: String,
+        /// The event-log kind byte.
+        kind: u8,
+        /// The message to re-sequence and pass on.
+        message: Message,
+        /// The state to keep for the account.
+        state: AccountState,
+        /// The store write.
+        update: AccountUpdate,
+        /// The account was not in the store before.
+        new_account: bool,
+    },
+    /// Drop the event.
+    Drop {
+        /// Why.
+        reason: DropReason,
+        /// The DID, when known.
+        did: Option<String>,
+        /// Details for the log.
+        detail: String,
+    },
+    /// Nothing to do (`#info`).
+    Ignore,
+}
+
+/// The checks, shared by every host task.
+pub struct Verifier {
+    /// DID resolution.
+    pub resolver: Arc<dyn Resolver>,
+    /// Account states.
+    pub accounts: Arc<AccountCache>,
+    /// The store, for accounts not in the cache.
+    pub store: atrelay_store::Store,
+    /// Policy.
+    pub config: Arc<IngestConfig>,
+}
+
+fn drop(reason: DropReason, did: &str, detail: impl Into<String>) -> Outcome {
+    Outcome::Drop {
+        reason,
+        did: Some(did.to_owned()),
+        detail: detail.into(),
+    }
+}
+
+fn now_micros() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_micros() as u64)
+        .unwrap_or_default()
+}
+
+impl Verifier {
+    /// Checks one decoded message from `host` and decides what to do with it. Returns the
+    /// outcome and whether the commit was a discontinuity.
+    pub async fn process(&self, host: &HostContext, message: Message) -> (Outcome, bool) {
+        let Some(did) = message.did().map(str::to_owned) else {
+            return match message {
+                Message::Info(info) => {
+                    tracing::debug!(host = %host.hostname, name = %info.name, "upstream #info");
+                    (Outcome::Ignore, false)
+                }
+                _ => (
+                    Outcome::Drop {
+                        reason: DropReason::UnknownFrame,
+                        did: None,
+                        detail: format!("type {:?}", message.type_name()),
+                    },
+                    false,
+                ),
+            };
+        };
+        if validate_did(&did).is_err() {
+            return (drop(DropReason::BadDid, &did, "invalid DID syntax"), false);
+        }
+        if matches!(message, Message::Identity(_)) {
+            self.resolver.purge(&did);
+        }
+        let identity = match self.identity_on_host(host, &did).await {
+            Ok(identity) => identity,
+            Err(outcome) => return (outcome, false),
+        };
+        let mut state = match self.accounts.get(&self.store, &did, host.id).await {
+            Ok(state) => state,
+            Err(err) => return (drop(DropReason::Internal, &did, err.to_string()), false),
+        };
+        if !state.known && host.account_count.load(Ordering::Relaxed) >= host.account_limit {
+            // Past the host's account limit: kept, visible, but not passed on.
+            state.local_status = AccountStatus::Throttled;
+        }
+        match message {
+            Message::Commit(_) | Message::Sync(_) => {
+                self.repo_event(host, did, identity, state, message).await
+            }
+            Message::Identity(_) => {
+                let (update, state, new_account) = self.update_for(host, &did, state);
+                (
+                    Outcome::Accept {
+                        did,
+                        kind: KIND_IDENTITY,
+                        message,
+                        state,
+                        update,
+                        new_account,
+                    },
+                    false,
+                )
+            }
+            Message::Account(account) => (self.account_event(host, did, state, account), false),
+            _ => (Outcome::Ignore, false),
+        }
+    }
+
+    /// Resolves `did` and checks that its PDS is `host`, resolving once more on a mismatch.
+    async fn identity_on_host(
+        &self,
+        host: &HostContext,
+        did: &str,
+    ) -> Result<Arc<Identity>, Outcome> {
+        let identity = self
+            .resolver
+            .resolve(did)
+            .await
+            .map_err(|err| drop(DropReason::ResolveFailed, did, err.to_string()))?;
+        if identity.pds_host.as_deref() == Some(host.hostname.as_str()) {
+            return Ok(identity);
+        }
+        // The account may just have moved here: look again before refusing.
+        self.resolver.purge(did);
+        let identity = self
+            .resolver
+            .resolve(did)
+            .await
+            .map_err(|err| drop(DropReason::ResolveFailed, did, err.to_string()))?;
+        if identity.pds_host.as_deref() == Some(host.hostname.as_str()) {
+            Ok(identity)
+        } else {
+            Err(drop(
+                DropReason::WrongHost,
+                did,
+                format!("document names {:?}", identity.pds_host),
+            ))
+        }
+    }
+
+    /// The store write for `state` now served by `host`, creating the account if needed.
+    fn update_for(
+        &self,
+        host: &HostContext,
+        did: &str,
+        mut state: AccountState,
+    ) -> (AccountUpdate, AccountState, bool) {
+        let new_account = !state.known;
+        let mut update =
+            AccountUpdate::new(did, host.id).with_upstream_status(state.upstream_status);
+        if new_account {
+            update.initial_local_status = state.local_status;
+            if state.local_status == AccountStatus::Throttled {
+                update.initial_local_reason =
+                    Some(format!("host account limit {} reached", host.account_limit));
+            }
+        }
+        state.host_id = host.id;
+        state.known = true;
+        if let Some(repo) = &state.repo {
+            update = update.with_repo(repo.clone());
+        }
+        (update, state, new_account)
+    }
+
+    async fn repo_event(
+        &self,
+        host: &HostContext,
+        did: String,
+        identity: Arc<Identity>,
+        mut state: AccountState,
+        message: Message,
+    ) -> (Outcome, bool) {
+        if !state.is_active() {
+            return (
+                drop(
+                    DropReason::InactiveAccount,
+                    &did,
+                    format!("status {:?}", state.combined_status()),
+                ),
+                false,
+            );
+        }
+        let rev = match &message {
+            Message::Commit(commit) => commit.rev.as_str(),
+            Message::Sync(sync) => sync.rev.as_str(),
+            _ => return (Outcome::Ignore, false),
+        };
+        let tid = match Tid::parse(rev) {
+            Ok(tid) => tid,
+            Err(err) => return (drop(DropReason::BadRev, &did, err.to_string()), false),
+        };
+        if let Some(stored) = &state.repo {
+            if let Ok(stored) = Tid::parse(&stored.rev) {
+                if tid <= stored {
+                    return (
+                        drop(DropReason::RevNotNewer, &did, format!("rev {rev}")),
+                        false,
+                    );
+                }
+            }
+        }
+        let skew = self.config.future_rev_tolerance.as_micros() as u64;
+        if tid.is_too_far_in_future(now_micros(), skew) {
+            return (
+                drop(DropReason::FutureRev, &did, format!("rev {rev}")),
+                false,
+            );
+        }
+        let verified = match self.verify(&did, identity, &state, &message).await {
+            Ok(verified) => verified,
+            Err(outcome) => return (outcome, false),
+        };
+        let mut discontinuity = false;
+        let kind = match &message {
+            Message::Commit(commit) => {
+                if let Some(stored) = &state.repo {
+                    let chains = match commit.prev_data {
+                        Some(prev) => prev.to_string() == stored.data_cid,
+                        None => commit.since.as_deref() == Some(stored.rev.as_str()),
+                    };
+                    if !chains {
+                        discontinuity = true;
+                    }
+                }
+                state.desynchronized = discontinuity;
+                KIND_COMMIT
+            }
+            _ => {
+                state.desynchronized = false;
+                KIND_SYNC
+            }
+        };
+        state.repo = Some(RepoState {
+            rev: verified.rev.clone(),
+            commit_cid: verified.cid.to_string(),
+            data_cid: verified.data.to_string(),
+        });
+        let (update, state, new_account) = self.update_for(host, &did, state);
+        (
+            Outcome::Accept {
+                did,
+                kind,
+                message,
+                state,
+                update,
+                new_account,
+            },
+            discontinuity,
+        )
+    }
+
+    /// Signature and proof; on a bad signature (or no key) the DID is resolved once more:
+    /// the key may have just rotated.
+    async fn verify(
+        &self,
+        did: &str,
+        identity: Arc<Identity>,
+        state: &AccountState,
+        message: &Message,
+    ) -> Result<VerifiedCommit, Outcome> {
+        match self.verify_with(&identity, state, message) {
+            Ok(verified) => return Ok(verified),
+            Err(Failure::NoKey) | Err(Failure::Proof(ProofError::Signature(_))) => {}
+            Err(failure) => return Err(failure_outcome(did, failure)),
+        }
+        self.resolver.purge(did);
+        let identity = self
+            .resolver
+            .resolve(did)
+            .await
+            .map_err(|err| drop(DropReason::ResolveFailed, did, err.to_string()))?;
+        self.verify_with(&identity, state, message)
+            .map_err(|failure| failure_outcome(did, failure))
+    }
+
+    fn verify_with(
+        &self,
+        identity: &Identity,
+        state: &AccountState,
+        message: &Message,
+    ) -> Result<VerifiedCommit, Failure> {
+        let limits = ProofLimits::default();
+        let key = identity.signing_key.as_ref().ok_or(Failure::NoKey)?;
+        match message {
+            Message::Sync(sync) => {
+                proof::verify_sync(&sync.did, &sync.rev, &sync.blocks, key, &limits)
+                    .map_err(Failure::Proof)
+            }
+            Message::Commit(commit) => {
+                if commit.prev_data.is_none() && state.repo.is_some() && !self.config.lenient {
+                    return Err(Failure::MissingPrevData);
+                }
+                let mut ops = Vec::with_capacity(commit.ops.len());
+                for (index, op) in commit.ops.iter().enumerate() {
+                    let action = match op.action {
+                        OpAction::Create => proof::OpAction::Create,
+                        OpAction::Update => proof::OpAction::Update,
+                        OpAction::Delete => proof::OpAction::Delete,
+                        OpAction::Other(_) => {
+                            return Err(Failure::Proof(ProofError::BadOp {
+                                index,
+                                path: op.path.clone(),
+                                reason: "unknown action",
+                            }))
+                        }
+                    };
+                    ops.push(proof::RepoOp {
+                        action,
+                        path: op.path.clone(),
+                        cid: op.cid,
+                        prev: op.prev,
+                    });
+                }
+                let msg = CommitMessage {
+                    repo: &commit.repo,
+                    rev: &commit.rev,
+                    commit: commit.commit,
+                    blocks: &commit.blocks,
+                    ops: &ops,
+                    prev_data: commit.prev_data,
+                };
+                match proof::verify_commit(&msg, key, &limits) {
+                    Err(ProofError::PrevDataMismatch { .. }) | Err(ProofError::MissingBlock(_))
+                        if self.config.lenient =>
+                    {
+                        // Lenient: legacy hosts whose diffs do not invert; the signature and
+                        // the claims still have to hold.
+                        let legacy = CommitMessage {
+                            prev_data: None,
+                            ..msg
+                        };
+                        proof::verify_commit(&legacy, key, &limits)
+                    }
+                    other => other,
+                }
+                .map_err(Failure::Proof)
+            }
+            _ => Err(Failure::NotRepoEvent),
+        }
+    }
+
+    fn account_event(
+        &self,
+        host: &HostContext,
+        did: String,
+        state: AccountState,
+        account: atrelay_stream::Account,
+    ) -> Outcome {
+        let mut next = state;
+        next.upstream_status = if account.active {
+            AccountStatus::Active
+        } else {
+            match &account.status {
+                Some(WireStatus::Takendown) => AccountStatus::Takendown,
+                Some(WireStatus::Suspended) => AccountStatus::Suspended,
+                Some(WireStatus::Deleted) => AccountStatus::Deleted,
+                Some(WireStatus::Desynchronized) => AccountStatus::Desynchronized,
+                Some(WireStatus::Throttled) => AccountStatus::Throttled,
+                Some(WireStatus::Deactivated) | Some(WireStatus::Other(_)) | None => {
+                    AccountStatus::Deactivated
+                }
+            }
+        };
+        // Passed on as the relay sees the account (local status included), like indigo: a
+        // consumer that never saw the account before learns its state from it.
+        let after = (next.is_active(), next.combined_status());
+        let (update, next, new_account) = self.update_for(host, &did, next);
+        let mut out = account;
+        out.active = after.0;
+        out.status = after.1.map(wire_status);
+        Outcome::Accept {
+            did,
+            kind: KIND_ACCOUNT,
+            message: Message::Account(out),
+            state: next,
+            update,
+            new_account,
+        }
+    }
+}
+
+/// Why a repository event failed verification.
+enum Failure {
+    /// The DID document has no usable signing key.
+    NoKey,
+    /// Strict mode: a commit of a known repository without `prevData`.
+    MissingPrevData,
+    /// Not a `#commit` or `#sync`.
+    NotRepoEvent,
+    /// The proof or signature failed.
+    Proof(ProofError),
+}
+
+fn failure_outcome(did: &str, failure: Failure) -> Outcome {
+    match failure {
+        Failure::NoKey => drop(DropReason::NoSigningKey, did, "no #atproto key"),
+        Failure::MissingPrevData => drop(DropReason::MissingPrevData, did, "no prevData"),
+        Failure::NotRepoEvent => drop(DropReason::UnknownFrame, did, "not a repository event"),
+        Failure::Proof(err) => {
+            let reason = match &err {
+                ProofError::BlocksTooLarge { .. } | ProofError::TooManyOps { .. } => {
+                    DropReason::OverLimits
+                }
+                ProofError::Signature(_) => DropReason::BadSignature,
+                _ => DropReason::InvalidProof,
+            };
+            drop(reason, did, err.to_string())
+        }
+    }
+}
+
+fn wire_status(status: AccountStatus) -> WireStatus {
+    match status {
+        AccountStatus::Takendown => WireStatus::Takendown,
+        AccountStatus::Suspended => WireStatus::Suspended,
+        AccountStatus::Deleted => WireStatus::Deleted,
+        AccountStatus::Deactivated => WireStatus::Deactivated,
+        AccountStatus::Desynchronized => WireStatus::Desynchronized,
+        AccountStatus::Throttled => WireStatus::Throttled,
+        AccountStatus::Active => WireStatus::Other("active".to_owned()),
+    }
+}

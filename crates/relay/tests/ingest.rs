@@ -1,0 +1,609 @@
+//! Ingest end to end: fake PDSes (real signed repositories, real websockets) → requestCrawl →
+//! relay → the relay's own firehose, on SQLite and PostgreSQL.
+
+mod support;
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use atrelay::ingest::{DropReason, IngestConfig};
+use atrelay_store::{Setting, StoreError};
+use atrelay_stream::{decode_frame, AccountStatus as WireStatus, Message};
+use atrelay_testkit::{
+    sample_record, AccountOptions, FakeDirectory, FakePds, Misbehavior, RecordPath,
+};
+use futures_util::StreamExt;
+use support::{IngestSetup, TestRelay};
+use tokio_tungstenite::tungstenite::Message as WsMessage;
+
+/// Guards against a hung test; not an assertion about speed.
+const HANG_GUARD: Duration = Duration::from_secs(60);
+
+type Ws =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+fn setup(directory: &FakeDirectory) -> IngestSetup {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_test_writer()
+        .try_init();
+    IngestSetup {
+        plc_url: directory.url(),
+        config: IngestConfig {
+            allow_insecure_hosts: true,
+            backoff_base: Duration::from_millis(20),
+            backoff_max: Duration::from_millis(200),
+            flush_interval: Duration::from_millis(5),
+            ..IngestConfig::default()
+        },
+    }
+}
+
+/// Runs `$test(relay, &directory) -> relay` on an ingesting relay over SQLite and PostgreSQL.
+macro_rules! both_backends_ingest {
+    ($name:ident) => {
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                let directory = atrelay_testkit::FakeDirectory::start().await.unwrap();
+                let relay =
+                    $crate::support::TestRelay::sqlite_ingest(super::setup(&directory)).await;
+                super::$name(relay, &directory).await.finish().await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                let directory = atrelay_testkit::FakeDirectory::start().await.unwrap();
+                let Some(relay) =
+                    $crate::support::TestRelay::postgres_ingest(super::setup(&directory)).await
+                else {
+                    return;
+                };
+                super::$name(relay, &directory).await.finish().await;
+            }
+        }
+    };
+}
+
+async fn connect(relay: &TestRelay, cursor: Option<i64>) -> Ws {
+    let (ws, _) = tokio_tungstenite::connect_async(relay.firehose_url(cursor))
+        .await
+        .expect("connect to the relay firehose");
+    ws
+}
+
+/// The next decoded frame of the relay's firehose.
+async fn next_message(ws: &mut Ws) -> Message {
+    let deadline = tokio::time::Instant::now() + HANG_GUARD;
+    loop {
+        let msg = tokio::time::timeout_at(deadline, ws.next())
+            .await
+            .expect("no frame within the hang guard")
+            .expect("relay firehose closed")
+            .expect("relay firehose failed");
+        if let WsMessage::Binary(bytes) = msg {
+            return decode_frame(&bytes).expect("relay sent a bad frame");
+        }
+    }
+}
+
+/// Reads `n` messages, checking that the relay's seq strictly increases.
+async fn read_messages(ws: &mut Ws, n: usize, last_seq: &mut i64) -> Vec<Message> {
+    let mut out = Vec::with_capacity(n);
+    for _ in 0..n {
+        let message = next_message(ws).await;
+        let seq = message.seq().expect("event without seq");
+        assert!(seq > *last_seq, "relay seq {seq} after {last_seq}");
+        *last_seq = seq;
+        out.push(message);
+    }
+    out
+}
+
+/// The message with seq 0, for comparing upstream and relayed events.
+fn unsequenced(mut message: Message) -> Message {
+    message.set_seq(0);
+    message
+}
+
+/// The PDS's events, decoded, except those whose upstream seq is in `dropped`.
+fn pds_messages(pds: &FakePds, dropped: &HashSet<i64>) -> Vec<Message> {
+    pds.events()
+        .into_iter()
+        .filter(|event| !dropped.contains(&event.seq))
+        .map(|event| unsequenced(decode_frame(&event.frame).expect("PDS frame")))
+        .collect()
+}
+
+/// The relayed messages about `dids`, in order.
+fn about(messages: &[Message], dids: &[String]) -> Vec<Message> {
+    messages
+        .iter()
+        .filter(|m| m.did().is_some_and(|d| dids.iter().any(|x| x == d)))
+        .cloned()
+        .map(unsequenced)
+        .collect()
+}
+
+/// Waits until the relay stored `seq` as the host's cursor.
+async fn wait_for_cursor(relay: &TestRelay, hostname: &str, seq: i64) {
+    tokio::time::timeout(HANG_GUARD, async {
+        loop {
+            if let Some(host) = relay.store.host_by_hostname(hostname).await.unwrap() {
+                if host.last_seq == Some(seq) {
+                    return;
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await
+    .expect("host cursor never reached the PDS head");
+}
+
+async fn wait_until(mut condition: impl FnMut() -> bool) {
+    tokio::time::timeout(HANG_GUARD, async {
+        while !condition() {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await
+    .expect("condition never held");
+}
+
+/// Writes one post as `did` (one `#commit`).
+fn write(pds: &FakePds, did: &str) {
+    pds.create_record(
+        did,
+        "app.bsky.feed.post",
+        sample_record("app.bsky.feed.post", "hello"),
+    )
+    .unwrap();
+}
+
+both_backends_ingest!(events_from_several_pdses_flow_through_in_order);
+async fn events_from_several_pdses_flow_through_in_order(
+    relay: TestRelay,
+    directory: &FakeDirectory,
+) -> TestRelay {
+    let mut pdses = Vec::new();
+    for _ in 0..3 {
+        let pds = FakePds::start(directory).await.unwrap();
+        for curve in [
+            atrelay_testkit::KeyCurve::K256,
+            atrelay_testkit::KeyCurve::P256,
+        ] {
+            let did = pds
+                .create_account(AccountOptions {
+                    curve,
+                    ..AccountOptions::default()
+                })
+                .unwrap();
+            for _ in 0..3 {
+                write(&pds, &did);
+            }
+            let commit = pds
+                .put_record(
+                    &did,
+                    RecordPath::new("app.bsky.actor.profile", "self").unwrap(),
+                    sample_record("app.bsky.actor.profile", "v1"),
+                )
+                .unwrap();
+            assert!(commit.prev_data.is_some());
+            pds.put_record(
+                &did,
+                RecordPath::new("app.bsky.actor.profile", "self").unwrap(),
+                sample_record("app.bsky.actor.profile", "v2"),
+            )
+            .unwrap();
+            pds.delete_record(
+                &did,
+                RecordPath::new("app.bsky.actor.profile", "self").unwrap(),
+            )
+            .unwrap();
+        }
+        pds.request_crawl(&relay.base).await.unwrap();
+        pdses.push(pds);
+    }
+    let total: i64 = pdses.iter().map(FakePds::head_seq).sum();
+    let mut ws = connect(&relay, Some(0)).await;
+    let mut last_seq = 0;
+    let mut relayed = read_messages(&mut ws, total as usize, &mut last_seq).await;
+
+    // Events written while the relay is following arrive live.
+    for pds in &pdses {
+        for did in pds.dids() {
+            write(pds, &did);
+        }
+    }
+    relayed.extend(read_messages(&mut ws, 6, &mut last_seq).await);
+
+    for pds in &pdses {
+        assert_eq!(
+            about(&relayed, &pds.dids()),
+            pds_messages(pds, &HashSet::new()),
+            "events of {}",
+            pds.hostname()
+        );
+        wait_for_cursor(&relay, pds.hostname(), pds.head_seq()).await;
+        for did in pds.dids() {
+            let account = relay.store.account(&did).await.unwrap().unwrap();
+            let repo = account.repo.unwrap();
+            let (rev, head, data) = pds
+                .with_repo(&did, |r| {
+                    (
+                        r.rev().to_owned(),
+                        r.head_cid().to_string(),
+                        r.data().to_string(),
+                    )
+                })
+                .unwrap();
+            assert_eq!(
+                (repo.rev, repo.commit_cid, repo.data_cid),
+                (rev, head, data)
+            );
+            assert!(account.upstream_status == atrelay_store::AccountStatus::Active);
+        }
+        let host = relay
+            .store
+            .host_by_hostname(pds.hostname())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(host.account_count, 2);
+    }
+    let drops = relay.state.ingest.drops();
+    let dropped: u64 = DropReason::ALL.iter().map(|r| drops.count(*r)).sum();
+    assert_eq!(dropped, 0, "{:?}", drops.snapshot());
+    assert_eq!(
+        drops
+            .discontinuities
+            .load(std::sync::atomic::Ordering::Relaxed),
+        0
+    );
+    relay
+}
+
+both_backends_ingest!(misbehaviours_are_dropped_and_good_events_flow);
+async fn misbehaviours_are_dropped_and_good_events_flow(
+    relay: TestRelay,
+    directory: &FakeDirectory,
+) -> TestRelay {
+    let pds = FakePds::start(directory).await.unwrap();
+    let a = pds.create_account(AccountOptions::default()).unwrap();
+    let future = pds.create_account(AccountOptions::default()).unwrap();
+    let wrong_host = pds.create_account(AccountOptions::default()).unwrap();
+    let mut dropped = HashSet::new();
+    write(&pds, &a);
+    for misbehavior in [
+        Misbehavior::BadSignature,
+        Misbehavior::WrongPrevData,
+        Misbehavior::RevBackwards,
+        Misbehavior::OversizedBlocks,
+        Misbehavior::GarbageFrame,
+    ] {
+        pds.misbehave(misbehavior);
+        write(&pds, &a);
+        dropped.insert(pds.head_seq());
+        write(&pds, &a);
+    }
+    pds.misbehave(Misbehavior::FutureRev);
+    write(&pds, &future);
+    dropped.insert(pds.head_seq());
+    // Everything about this account comes from a host its document does not name.
+    let wrong_host_first = pds.head_seq() + 1;
+    pds.misbehave(Misbehavior::WrongHost {
+        endpoint: "http://127.0.0.1:1".to_owned(),
+    });
+    write(&pds, &wrong_host);
+    dropped.extend(
+        pds.events()
+            .iter()
+            .filter(|e| {
+                decode_frame(&e.frame)
+                    .ok()
+                    .is_some_and(|m| m.did() == Some(wrong_host.as_str()))
+            })
+            .map(|e| e.seq),
+    );
+    assert!(dropped.contains(&wrong_host_first));
+    write(&pds, &a);
+
+    pds.request_crawl(&relay.base).await.unwrap();
+    let expected = pds_messages(&pds, &dropped);
+    let mut ws = connect(&relay, Some(0)).await;
+    let mut last_seq = 0;
+    let relayed = read_messages(&mut ws, expected.len(), &mut last_seq).await;
+    assert_eq!(
+        relayed.into_iter().map(unsequenced).collect::<Vec<_>>(),
+        expected
+    );
+    wait_for_cursor(&relay, pds.hostname(), pds.head_seq()).await;
+
+    let drops = relay.state.ingest.drops();
+    for (reason, count) in [
+        (DropReason::BadSignature, 1),
+        (DropReason::InvalidProof, 1),
+        (DropReason::RevNotNewer, 1),
+        (DropReason::OverLimits, 1),
+        (DropReason::BadFrame, 1),
+        (DropReason::FutureRev, 1),
+        (DropReason::WrongHost, 4),
+    ] {
+        assert_eq!(
+            drops.count(reason),
+            count,
+            "{}: {:?}",
+            reason.label(),
+            drops.snapshot()
+        );
+    }
+    // The good commit after each dropped one does not chain onto what the relay stored:
+    // passed on, counted, and the account marked desynchronized until a commit chains.
+    assert_eq!(
+        drops
+            .discontinuities
+            .load(std::sync::atomic::Ordering::Relaxed),
+        5
+    );
+    assert!(!relay.state.ingest.accounts().is_desynchronized(&a));
+    let status = relay
+        .get(&format!(
+            "/xrpc/com.atproto.sync.getRepoStatus?did={wrong_host}"
+        ))
+        .await;
+    assert_eq!(status.status().as_u16(), 404);
+
+    // Once the document names this host again, the next event is accepted: the relay
+    // resolves the DID once more before refusing.
+    pds.publish_document(&wrong_host).unwrap();
+    write(&pds, &wrong_host);
+    let message = next_message(&mut ws).await;
+    assert_eq!(message.did(), Some(wrong_host.as_str()));
+    assert!(matches!(message, Message::Commit(_)));
+    relay
+}
+
+both_backends_ingest!(account_status_gates_commits_and_identity_passes);
+async fn account_status_gates_commits_and_identity_passes(
+    relay: TestRelay,
+    directory: &FakeDirectory,
+) -> TestRelay {
+    let pds = FakePds::start(directory).await.unwrap();
+    let did = pds.create_account(AccountOptions::default()).unwrap();
+    pds.request_crawl(&relay.base).await.unwrap();
+
+    let mut ws = connect(&relay, Some(0)).await;
+    let mut last_seq = 0;
+    read_messages(&mut ws, 3, &mut last_seq).await;
+
+    pds.set_status(&did, Some(atrelay_stream::AccountStatus::Deactivated))
+        .unwrap();
+    write(&pds, &did); // not passed on: the account is inactive
+    pds.set_handle(&did, "renamed.test").unwrap();
+    pds.set_status(&did, None).unwrap();
+    write(&pds, &did);
+    let relayed = read_messages(&mut ws, 4, &mut last_seq).await;
+    match &relayed[0] {
+        Message::Account(account) => {
+            assert!(!account.active);
+            assert_eq!(account.status, Some(WireStatus::Deactivated));
+        }
+        other => panic!("expected #account, got {other:?}"),
+    }
+    assert!(
+        matches!(&relayed[1], Message::Identity(i) if i.handle.as_deref() == Some("renamed.test"))
+    );
+    assert!(matches!(&relayed[2], Message::Account(a) if a.active && a.status.is_none()));
+    assert!(matches!(&relayed[3], Message::Commit(_)));
+    assert_eq!(
+        relay
+            .state
+            .ingest
+            .drops()
+            .count(DropReason::InactiveAccount),
+        1
+    );
+    relay
+}
+
+both_backends_ingest!(restart_resumes_from_cursors_without_loss_or_repeat);
+async fn restart_resumes_from_cursors_without_loss_or_repeat(
+    relay: TestRelay,
+    directory: &FakeDirectory,
+) -> TestRelay {
+    let pdses = [
+        FakePds::start(directory).await.unwrap(),
+        FakePds::start(directory).await.unwrap(),
+    ];
+    for pds in &pdses {
+        for _ in 0..2 {
+            let did = pds.create_account(AccountOptions::default()).unwrap();
+            write(pds, &did);
+        }
+        pds.request_crawl(&relay.base).await.unwrap();
+    }
+    let mut ws = connect(&relay, Some(0)).await;
+    let mut last_seq = 0;
+    let first: i64 = pdses.iter().map(FakePds::head_seq).sum();
+    read_messages(&mut ws, first as usize, &mut last_seq).await;
+    drop(ws);
+
+    // Writes racing the shutdown: some are ingested before it, the rest after the restart.
+    for pds in &pdses {
+        for did in pds.dids() {
+            for _ in 0..5 {
+                write(pds, &did);
+            }
+        }
+    }
+    let relay = relay.restart().await;
+    for pds in &pdses {
+        for did in pds.dids() {
+            write(pds, &did);
+        }
+    }
+    let total: i64 = pdses.iter().map(FakePds::head_seq).sum();
+    let mut ws = connect(&relay, Some(0)).await;
+    let mut last_seq = 0;
+    let relayed = read_messages(&mut ws, total as usize, &mut last_seq).await;
+    for pds in &pdses {
+        assert_eq!(
+            about(&relayed, &pds.dids()),
+            pds_messages(pds, &HashSet::new())
+        );
+        wait_for_cursor(&relay, pds.hostname(), pds.head_seq()).await;
+    }
+    // Nothing beyond what was read: no event was ingested twice.
+    assert_eq!(relay.log.newest_seq(), last_seq);
+    relay
+}
+
+both_backends_ingest!(upstream_reset_restarts_from_live);
+async fn upstream_reset_restarts_from_live(
+    relay: TestRelay,
+    directory: &FakeDirectory,
+) -> TestRelay {
+    let pds = FakePds::start(directory).await.unwrap();
+    let did = pds.create_account(AccountOptions::default()).unwrap();
+    for _ in 0..3 {
+        write(&pds, &did);
+    }
+    pds.request_crawl(&relay.base).await.unwrap();
+    let mut ws = connect(&relay, Some(0)).await;
+    let mut last_seq = 0;
+    read_messages(&mut ws, 6, &mut last_seq).await;
+    wait_for_cursor(&relay, pds.hostname(), 6).await;
+
+    pds.misbehave(Misbehavior::SequenceReset);
+    pds.disconnect_subscribers();
+    // The relay reconnects with cursor 6, gets FutureCursor and follows live.
+    let ingest = relay.state.ingest.clone();
+    wait_until(|| {
+        ingest
+            .drops()
+            .future_cursor_resets
+            .load(std::sync::atomic::Ordering::Relaxed)
+            == 1
+    })
+    .await;
+    let host = relay
+        .store
+        .host_by_hostname(pds.hostname())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(host.last_error.unwrap_or_default().contains("FutureCursor"));
+    wait_until(|| pds.subscriber_count() == 1).await;
+    write(&pds, &did);
+    let message = next_message(&mut ws).await;
+    assert!(matches!(message, Message::Commit(_)));
+    assert_eq!(message.did(), Some(did.as_str()));
+    relay
+}
+
+both_backends_ingest!(request_crawl_checks_hosts);
+async fn request_crawl_checks_hosts(relay: TestRelay, directory: &FakeDirectory) -> TestRelay {
+    let client = reqwest::Client::new();
+    let crawl = |hostname: String| {
+        let client = client.clone();
+        let url = format!("{}/xrpc/com.atproto.sync.requestCrawl", relay.base);
+        async move {
+            let response = client
+                .post(url)
+                .json(&serde_json::json!({ "hostname": hostname }))
+                .send()
+                .await
+                .unwrap();
+            let status = response.status().as_u16();
+            let body: serde_json::Value = response.json().await.unwrap_or_default();
+            (
+                status,
+                body["error"].as_str().unwrap_or_default().to_owned(),
+            )
+        }
+    };
+    // Bad syntax, and hosts that do not answer.
+    assert_eq!(crawl("localhost:2583/xrpc".into()).await.0, 400);
+    assert_eq!(
+        crawl("127.0.0.1:1".into()).await,
+        (400, "HostNotFound".into())
+    );
+    // The relay itself identifies as a relay: a loop.
+    let own = relay.base.trim_start_matches("http://").to_owned();
+    assert_eq!(crawl(own).await.0, 400);
+    // Banned domains.
+    let pds = FakePds::start_with(
+        directory,
+        atrelay_testkit::PdsOptions {
+            localhost_name: true,
+            ..atrelay_testkit::PdsOptions::default()
+        },
+    )
+    .await
+    .unwrap();
+    relay.store.ban_domain("localhost").await.unwrap();
+    assert_eq!(
+        crawl(pds.hostname().to_owned()).await,
+        (400, "HostBanned".into())
+    );
+    relay.store.unban_domain("localhost").await.unwrap();
+    // The enabled switch and the new-hosts-per-day limit come from the stored settings.
+    relay
+        .store
+        .set_setting(Setting::RequestCrawlEnabled(false))
+        .await
+        .unwrap();
+    assert_eq!(crawl(pds.hostname().to_owned()).await.0, 403);
+    relay
+        .store
+        .set_setting(Setting::RequestCrawlEnabled(true))
+        .await
+        .unwrap();
+    relay
+        .store
+        .set_setting(Setting::NewHostsPerDay(1))
+        .await
+        .unwrap();
+    assert_eq!(crawl(pds.hostname().to_owned()).await, (200, String::new()));
+    let host = relay
+        .store
+        .host_by_hostname(pds.hostname())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(host.no_ssl);
+    assert!(relay.state.ingest.is_subscribed(host.id));
+    // A known host does not count against the limit; a new one does.
+    assert_eq!(crawl(pds.hostname().to_owned()).await.0, 200);
+    let other = FakePds::start(directory).await.unwrap();
+    assert_eq!(crawl(other.hostname().to_owned()).await.0, 429);
+    assert!(matches!(
+        relay.store.host_by_hostname(other.hostname()).await,
+        Ok(None) | Err(StoreError::HostNotFound { .. })
+    ));
+    relay
+}
+
+#[tokio::test]
+async fn production_relay_refuses_loopback_hosts() {
+    let directory = FakeDirectory::start().await.unwrap();
+    let mut setup = setup(&directory);
+    setup.config.allow_insecure_hosts = false;
+    let relay = TestRelay::sqlite_ingest(setup).await;
+    let pds = FakePds::start(&directory).await.unwrap();
+    let err = pds.request_crawl(&relay.base).await.unwrap_err();
+    assert!(err.to_string().contains("400"), "{err}");
+    let named = FakePds::start_with(
+        &directory,
+        atrelay_testkit::PdsOptions {
+            localhost_name: true,
+            ..atrelay_testkit::PdsOptions::default()
+        },
+    )
+    .await
+    .unwrap();
+    assert!(named.request_crawl(&relay.base).await.is_err());
+    assert_eq!(relay.store.count_hosts(None).await.unwrap(), 0);
+    relay.finish().await;
+}
