@@ -607,3 +607,91 @@ async fn production_relay_refuses_loopback_hosts() {
     assert_eq!(relay.store.count_hosts(None).await.unwrap(), 0);
     relay.finish().await;
 }
+
+/// Ingest with an account limit of one per new host.
+fn limited(directory: &FakeDirectory) -> IngestSetup {
+    let mut setup = setup(directory);
+    setup.config.default_account_limit = 1;
+    setup
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn accounts_past_the_host_limit_are_throttled_visibly_sqlite() {
+    let directory = FakeDirectory::start().await.unwrap();
+    let relay = TestRelay::sqlite_ingest(limited(&directory)).await;
+    accounts_past_the_host_limit_are_throttled_visibly(relay, &directory)
+        .await
+        .finish()
+        .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn accounts_past_the_host_limit_are_throttled_visibly_postgres() {
+    let directory = FakeDirectory::start().await.unwrap();
+    let Some(relay) = TestRelay::postgres_ingest(limited(&directory)).await else {
+        return;
+    };
+    accounts_past_the_host_limit_are_throttled_visibly(relay, &directory)
+        .await
+        .finish()
+        .await;
+}
+
+async fn accounts_past_the_host_limit_are_throttled_visibly(
+    relay: TestRelay,
+    directory: &FakeDirectory,
+) -> TestRelay {
+    let pds = FakePds::start(directory).await.unwrap();
+    let first = pds.create_account(AccountOptions::default()).unwrap();
+    let second = pds.create_account(AccountOptions::default()).unwrap();
+    write(&pds, &first);
+    pds.request_crawl(&relay.base).await.unwrap();
+    let mut ws = connect(&relay, Some(0)).await;
+    let mut last_seq = 0;
+    // first: #identity, #account, #commit; second: #identity and an #account saying it is
+    // throttled, its #commit held back; first's next #commit.
+    let relayed = read_messages(&mut ws, 6, &mut last_seq).await;
+    assert_eq!(
+        about(&relayed, std::slice::from_ref(&first)),
+        pds_messages(&pds, &HashSet::new())
+            .into_iter()
+            .filter(|m| m.did() == Some(first.as_str()))
+            .collect::<Vec<_>>()
+    );
+    let second_events = about(&relayed, std::slice::from_ref(&second));
+    assert_eq!(second_events.len(), 2);
+    assert!(matches!(&second_events[0], Message::Identity(_)));
+    match &second_events[1] {
+        Message::Account(account) => {
+            assert!(!account.active);
+            assert_eq!(account.status, Some(WireStatus::Throttled));
+        }
+        other => panic!("expected #account, got {other:?}"),
+    }
+    wait_for_cursor(&relay, pds.hostname(), pds.head_seq()).await;
+    let account = relay.store.account(&second).await.unwrap().unwrap();
+    assert_eq!(
+        account.local_status,
+        atrelay_store::AccountStatus::Throttled
+    );
+    assert!(account.local_reason.unwrap().contains("account limit"));
+    let status: serde_json::Value = relay
+        .get(&format!(
+            "/xrpc/com.atproto.sync.getRepoStatus?did={second}"
+        ))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(status["active"], false);
+    assert_eq!(status["status"], "throttled");
+    assert_eq!(
+        relay
+            .state
+            .ingest
+            .drops()
+            .count(DropReason::InactiveAccount),
+        1
+    );
+    relay
+}
