@@ -82,10 +82,48 @@ pub fn render(state: &AppState) -> String {
             "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}"
         );
     }
+    render_ingest(&mut out, state);
     let name = "atrelay_firehose_consumers_refused_total";
     let _ = writeln!(
         out,
         "# HELP {name} Firehose consumers refused by the consumer limits.\n# TYPE {name} counter\n{name} {refused}"
     );
     out
+}
+
+/// Ingest counters: every drop under its reason label, and what was accepted.
+fn render_ingest(out: &mut String, state: &AppState) {
+    let drops = state.ingest.drops();
+    let name = "atrelay_ingest_dropped_events_total";
+    let _ = writeln!(
+        out,
+        "# HELP {name} Upstream events not passed on, by reason.\n# TYPE {name} counter"
+    );
+    for (reason, count) in drops.snapshot() {
+        let _ = writeln!(out, "{name}{{reason=\"{reason}\"}} {count}");
+    }
+    let counters = [
+        (
+            "atrelay_ingest_accepted_events_total",
+            "Upstream events accepted into the event log.",
+            &drops.accepted,
+        ),
+        (
+            "atrelay_ingest_discontinuities_total",
+            "Valid commits that did not chain to the stored state.",
+            &drops.discontinuities,
+        ),
+        (
+            "atrelay_ingest_future_cursor_resets_total",
+            "Upstream FutureCursor errors recovered by restarting from live.",
+            &drops.future_cursor_resets,
+        ),
+    ];
+    for (name, help, counter) in counters {
+        let value = counter.load(std::sync::atomic::Ordering::Relaxed);
+        let _ = writeln!(
+            out,
+            "# HELP {name} {help}\n# TYPE {name} counter\n{name} {value}"
+        );
+    }
 }

@@ -337,6 +337,16 @@ async fn misbehaviours_are_dropped_and_good_events_flow(
             reason.label(),
             drops.snapshot()
         );
+        // The same count is exported to Prometheus under the reason's label.
+        let line = format!(
+            "atrelay_ingest_dropped_events_total{{reason=\"{}\"}} {count}",
+            reason.label()
+        );
+        let metrics = atrelay::metrics::render(&relay.state);
+        assert!(
+            metrics.lines().any(|l| l == line),
+            "missing {line:?} in\n{metrics}"
+        );
     }
     // The good commit after each dropped one does not chain onto what the relay stored:
     // passed on, counted, and the account marked desynchronized until a commit chains.
