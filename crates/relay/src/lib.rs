@@ -4,6 +4,7 @@
 #![deny(missing_docs)]
 
 pub mod api;
+pub mod collection_feed;
 pub mod config;
 pub mod consumers;
 pub mod firehose;

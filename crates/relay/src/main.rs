@@ -78,7 +78,11 @@ async fn run_serve(config: ServeConfig) -> anyhow::Result<()> {
         atrelay::ingest::http_resolver(&config.plc_host, config.allow_insecure_hosts)?,
         IngestConfig::from_serve(&config),
     );
+    let collections =
+        atrelay_collections::CollectionIndex::open(config.persist_dir.join("collections"))?;
+    let feed = atrelay::collection_feed::spawn(log.clone(), collections.clone())?;
     let state = AppState {
+        collections: collections.clone(),
         ingest: ingest.clone(),
         store: store.clone(),
         log: log.clone(),
@@ -106,6 +110,9 @@ async fn run_serve(config: ServeConfig) -> anyhow::Result<()> {
     server::serve(listener, server::router(state), shutdown_signal()).await?;
     ingest.shutdown().await;
     log.close()?;
+    // The feed ends once the log is closed; then make the index durable.
+    let _ = tokio::task::spawn_blocking(move || feed.join()).await;
+    collections.persist()?;
     store.close().await;
     tracing::info!("stopped");
     Ok(())

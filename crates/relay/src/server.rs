@@ -23,6 +23,7 @@ pub const SERVER_HEADER: &str = concat!("atrelay/", env!("CARGO_PKG_VERSION"), "
 
 /// Builds the router of the public API.
 pub fn router(state: AppState) -> Router {
+    let collections = state.collections.clone();
     Router::new()
         .route("/", get(banner))
         .route("/_health", get(health))
@@ -51,6 +52,7 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/xrpc/com.atproto.sync.getRepo", get(repos::get_repo))
         .with_state(state)
+        .merge(atrelay_collections::http::router(collections))
         .layer(CorsLayer::permissive())
         .layer(SetResponseHeaderLayer::overriding(
             header::SERVER,

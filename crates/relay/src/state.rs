@@ -19,6 +19,8 @@ pub struct AppState {
     pub consumers: Arc<Consumers>,
     /// How the firehose treats consumers.
     pub firehose: FirehoseConfig,
+    /// The `(collection, DID)` index behind `listReposByCollection`.
+    pub collections: atrelay_collections::CollectionIndex,
     /// Upstream subscriptions, verification and account state (`requestCrawl` adds hosts).
     pub ingest: Ingest,
 }

@@ -113,7 +113,11 @@ impl TestRelay {
         if setup.is_some() {
             ingest.resubscribe_all().await.unwrap();
         }
+        let collections =
+            atrelay_collections::CollectionIndex::open(log_dir.path().join("collections")).unwrap();
+        atrelay::collection_feed::spawn(log.clone(), collections.clone()).unwrap();
         let state = AppState {
+            collections,
             ingest,
             store: store.clone(),
             log: log.clone(),
