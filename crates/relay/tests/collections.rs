@@ -5,27 +5,13 @@ mod support;
 
 use std::time::{Duration, Instant};
 
-use atrelay::ingest::IngestConfig;
 use atrelay_stream::AccountStatus;
 use atrelay_testkit::{sample_record, AccountOptions, FakeDirectory, FakePds, RecordPath};
-use support::{IngestSetup, TestRelay};
+use support::TestRelay;
 
 const CAPTAIN: &str = "io.atcr.hold.captain";
 /// Guards against a hung test; not an assertion about speed.
 const HANG_GUARD: Duration = Duration::from_secs(30);
-
-fn setup(directory: &FakeDirectory) -> IngestSetup {
-    IngestSetup {
-        plc_url: directory.url(),
-        config: IngestConfig {
-            allow_insecure_hosts: true,
-            backoff_base: Duration::from_millis(20),
-            backoff_max: Duration::from_millis(200),
-            flush_interval: Duration::from_millis(5),
-            ..IngestConfig::default()
-        },
-    }
-}
 
 async fn listed(relay: &TestRelay, collection: &str) -> Vec<String> {
     let response = relay
@@ -61,6 +47,7 @@ async fn wait_listed(relay: &TestRelay, collection: &str, expected: &[&str]) -> 
     }
 }
 
+both_backends_ingest!(collection_index_follows_verified_commits);
 async fn collection_index_follows_verified_commits(
     relay: TestRelay,
     directory: &FakeDirectory,
@@ -107,26 +94,4 @@ async fn collection_index_follows_verified_commits(
         .await;
     assert_eq!(response.status(), 400);
     relay
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn collection_index_follows_verified_commits_sqlite() {
-    let directory = FakeDirectory::start().await.unwrap();
-    let relay = TestRelay::sqlite_ingest(setup(&directory)).await;
-    collection_index_follows_verified_commits(relay, &directory)
-        .await
-        .finish()
-        .await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn collection_index_follows_verified_commits_postgres() {
-    let directory = FakeDirectory::start().await.unwrap();
-    let Some(relay) = TestRelay::postgres_ingest(setup(&directory)).await else {
-        return;
-    };
-    collection_index_follows_verified_commits(relay, &directory)
-        .await
-        .finish()
-        .await;
 }

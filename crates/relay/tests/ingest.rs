@@ -6,7 +6,7 @@ mod support;
 use std::collections::HashSet;
 use std::time::Duration;
 
-use atrelay::ingest::{DropReason, IngestConfig};
+use atrelay::ingest::DropReason;
 use atrelay_store::{Setting, StoreError};
 use atrelay_stream::{decode_frame, AccountStatus as WireStatus, Message};
 use atrelay_testkit::{
@@ -23,46 +23,7 @@ type Ws =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 fn setup(directory: &FakeDirectory) -> IngestSetup {
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
-        .with_test_writer()
-        .try_init();
-    IngestSetup {
-        plc_url: directory.url(),
-        config: IngestConfig {
-            allow_insecure_hosts: true,
-            backoff_base: Duration::from_millis(20),
-            backoff_max: Duration::from_millis(200),
-            flush_interval: Duration::from_millis(5),
-            ..IngestConfig::default()
-        },
-    }
-}
-
-/// Runs `$test(relay, &directory) -> relay` on an ingesting relay over SQLite and PostgreSQL.
-macro_rules! both_backends_ingest {
-    ($name:ident) => {
-        mod $name {
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn sqlite() {
-                let directory = atrelay_testkit::FakeDirectory::start().await.unwrap();
-                let relay =
-                    $crate::support::TestRelay::sqlite_ingest(super::setup(&directory)).await;
-                super::$name(relay, &directory).await.finish().await;
-            }
-
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn postgres() {
-                let directory = atrelay_testkit::FakeDirectory::start().await.unwrap();
-                let Some(relay) =
-                    $crate::support::TestRelay::postgres_ingest(super::setup(&directory)).await
-                else {
-                    return;
-                };
-                super::$name(relay, &directory).await.finish().await;
-            }
-        }
-    };
+    IngestSetup::for_directory(directory)
 }
 
 async fn connect(relay: &TestRelay, cursor: Option<i64>) -> Ws {

@@ -41,6 +41,53 @@ pub struct IngestSetup {
     pub config: IngestConfig,
 }
 
+impl IngestSetup {
+    /// Dev-mode ingest resolving DIDs at `directory`, with short backoffs and flushes so tests
+    /// run quickly; also routes `RUST_LOG` logging to the test output.
+    pub fn for_directory(directory: &atrelay_testkit::FakeDirectory) -> IngestSetup {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+            .with_test_writer()
+            .try_init();
+        IngestSetup {
+            plc_url: directory.url(),
+            config: IngestConfig {
+                allow_insecure_hosts: true,
+                backoff_base: std::time::Duration::from_millis(20),
+                backoff_max: std::time::Duration::from_millis(200),
+                flush_interval: std::time::Duration::from_millis(5),
+                ..IngestConfig::default()
+            },
+        }
+    }
+}
+
+/// Runs `$test(relay, &directory) -> relay` on an ingesting relay over SQLite and PostgreSQL.
+#[macro_export]
+macro_rules! both_backends_ingest {
+    ($name:ident) => {
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                let directory = atrelay_testkit::FakeDirectory::start().await.unwrap();
+                let setup = $crate::support::IngestSetup::for_directory(&directory);
+                let relay = $crate::support::TestRelay::sqlite_ingest(setup).await;
+                super::$name(relay, &directory).await.finish().await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                let directory = atrelay_testkit::FakeDirectory::start().await.unwrap();
+                let setup = $crate::support::IngestSetup::for_directory(&directory);
+                let Some(relay) = $crate::support::TestRelay::postgres_ingest(setup).await else {
+                    return;
+                };
+                super::$name(relay, &directory).await.finish().await;
+            }
+        }
+    };
+}
+
 enum Cleanup {
     Sqlite(#[allow(dead_code)] tempfile::TempDir),
     Postgres { url: String, schema: String },
