@@ -31,6 +31,11 @@ fmt:
 bench:
 	$(CARGO) bench --workspace
 
+## Interoperability run: atrelay between a PLC directory, two reference PDS hosts and reference
+## consumers, all on 127.0.0.1 (scripts/e2e/README.md). Installs its pinned npm and PyPI packages.
+e2e:
+	CARGO=$(CARGO) bash scripts/e2e/run.sh
+
 build:
 	$(CARGO) build --workspace --release
 
