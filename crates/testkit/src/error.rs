@@ -76,6 +76,14 @@ pub enum TestkitError {
     /// An HTTP request made by a helper failed.
     #[error("HTTP error: {0}")]
     Http(#[from] reqwest::Error),
+    /// A scenario file is not in the expected layout.
+    #[error("scenario {path}: {reason}")]
+    Scenario {
+        /// The file.
+        path: String,
+        /// What is wrong with it.
+        reason: String,
+    },
     /// An HTTP request got an unexpected status.
     #[error("HTTP {status} from {url}: {body}")]
     HttpStatus {

@@ -14,7 +14,9 @@
 //!   cursors (`FutureCursor`, `OutdatedCursor` after [`FakePds::trim_log`]), a bounded live
 //!   buffer (`ConsumerTooSlow`), forced disconnects. It can be told to misbehave
 //!   ([`Misbehavior`]): bad signature, wrong `prevData`, rev backwards or in the future,
-//!   oversized blocks, garbage frames, a document naming another host, a sequence reset.
+//!   oversized blocks, garbage frames, a document naming another host, a sequence reset, a
+//!   legacy (pre-sync-1.1) commit. It can also serve scripted frames verbatim
+//!   ([`FakePds::emit_raw`]), such as those of a [`Scenario`] file.
 //! - [`FakeDirectory`]: a PLC directory serving DID documents (404 unknown, 410 tombstoned).
 //! - [`StreamChecker`]: a strict reference consumer that decodes frames and verifies every
 //!   `#commit` and `#sync` (proof, signature, rev order, host) and says why it rejects one.
@@ -60,6 +62,7 @@ mod pds;
 mod proof_nodes;
 mod record;
 mod repo;
+mod scenario;
 
 pub use checker::{AccountKey, CheckError, Checked, StreamChecker};
 pub use clock::{datetime_from_micros, now_datetime, now_micros, TidClock};
@@ -73,3 +76,4 @@ pub use misbehave::Misbehavior;
 pub use pds::{AccountOptions, FakePds, KeyCurve, PdsOptions, StoredEvent, DEFAULT_LIVE_CAPACITY};
 pub use record::{random_record, sample_record, RecordPath, SAMPLE_COLLECTIONS};
 pub use repo::{CommitData, CommitOptions, FakeRepo, Write};
+pub use scenario::{Scenario, ScenarioAccount, ScenarioMessage};

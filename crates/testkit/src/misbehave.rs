@@ -27,6 +27,9 @@ pub enum Misbehavior {
         /// The PDS endpoint the document names instead, e.g. `http://127.0.0.1:1`.
         endpoint: String,
     },
+    /// The next `#commit` is written as a PDS from before sync 1.1 writes it: no `prevData`
+    /// and no `prev` on its ops (correctly signed; its blocks still hold the new tree).
+    LegacyCommit,
     /// Applies at once: the event history is forgotten and `seq` restarts at 1, as when a PDS
     /// is wiped and reinstalled under the same hostname. Live subscribers stay connected and
     /// see `seq` go down.

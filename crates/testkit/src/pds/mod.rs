@@ -503,6 +503,12 @@ impl FakePds {
                     commit.prev_data = Some(cid_for_dag_cbor(&rand::random::<[u8; 16]>()));
                 }
                 Misbehavior::OversizedBlocks => commit.blocks = oversize(&commit),
+                Misbehavior::LegacyCommit => {
+                    commit.prev_data = None;
+                    for op in &mut commit.ops {
+                        op.prev = None;
+                    }
+                }
                 _ => {}
             }
         }
@@ -528,6 +534,19 @@ impl FakePds {
         );
         self.emit(&mut state, msg);
         Ok(())
+    }
+
+    /// Appends `frame` to the log verbatim under `seq` and sends it to live subscribers, as a
+    /// scripted upstream: the bytes are not checked, and `seq` may repeat or go back (later
+    /// generated events still number after the highest `seq` so far). A subscriber's cursor
+    /// selects the logged frames whose `seq` is above it, in log order.
+    pub fn emit_raw(&self, seq: i64, frame: Bytes) {
+        let mut state = lock(&self.shared.state);
+        state.next_seq = state.next_seq.max(seq.saturating_add(1));
+        let event = StoredEvent { seq, frame };
+        state.log.push(event.clone());
+        // No receivers is fine: nobody is subscribed live.
+        let _ = self.shared.live.send(event);
     }
 
     /// Emits an `#identity` for the account (with its current handle).

@@ -6,5 +6,6 @@ mod firehose;
 mod load;
 mod misbehave;
 mod repo;
+mod scenario;
 mod util;
 mod xrpc;
