@@ -346,6 +346,7 @@ impl Verifier {
                     return Err(Failure::MissingPrevData);
                 }
                 let mut ops = Vec::with_capacity(commit.ops.len());
+                let mut legacy_ops = false;
                 for (index, op) in commit.ops.iter().enumerate() {
                     let action = match op.action {
                         OpAction::Create => proof::OpAction::Create,
@@ -359,11 +360,19 @@ impl Verifier {
                             }))
                         }
                     };
+                    // Lenient: an update or delete from a host older than sync 1.1 has no
+                    // `prev`. Its claim is still checked in the new tree; `prev` is only read
+                    // to invert the op, which is skipped for such a commit, so the commit CID
+                    // stands in for it.
+                    let legacy = op.prev.is_none()
+                        && matches!(action, proof::OpAction::Update | proof::OpAction::Delete)
+                        && self.config.lenient;
+                    legacy_ops |= legacy;
                     ops.push(proof::RepoOp {
                         action,
                         path: op.path.clone(),
                         cid: op.cid,
-                        prev: op.prev,
+                        prev: if legacy { Some(commit.commit) } else { op.prev },
                     });
                 }
                 let msg = CommitMessage {
@@ -372,7 +381,7 @@ impl Verifier {
                     commit: commit.commit,
                     blocks: &commit.blocks,
                     ops: &ops,
-                    prev_data: commit.prev_data,
+                    prev_data: if legacy_ops { None } else { commit.prev_data },
                 };
                 match proof::verify_commit(&msg, key, &limits) {
                     Err(ProofError::PrevDataMismatch { .. }) | Err(ProofError::MissingBlock(_))
