@@ -269,9 +269,11 @@ async function main() {
     const replay = new SyncConsumer('sync-replay', relayWs, { plcUrl, pdsPorts }).start()
     procs.start('python', PYTHON, [path.join(HERE, 'py_consumer.py'), `${relayWs}/xrpc`, '0', String(headSeq), '60', pyOut], { expectExit: true })
     const py = procs.children.get('python')
+    // the last event @atproto/sync reports (it reports nothing for commits without ops)
+    const libHead = Math.max(0, ...relayRaw.repoEvents().filter(cmp.libVisible).map((e) => e.seq))
     const seen = () => {
       const evs = replay.events()
-      return evs.length > 0 && evs[evs.length - 1].seq >= headSeq
+      return evs.length > 0 && evs[evs.length - 1].seq >= libHead
     }
     await waitFor(seen, 60000, 200)
     await sleep(300)

@@ -16,8 +16,12 @@ VENV="$TARGET/e2e-venv"
 CARGO="${CARGO:-cargo}"
 PYTHON3="${PYTHON3:-python3}"
 
+reported=0
 cleanup() {
   local rc=$?
+  if [ "$rc" -ne 0 ] && [ "$reported" -eq 0 ]; then
+    echo "E2E FAIL: stopped before the checks could report (exit status $rc)"
+  fi
   if [ -f "$RUN_DIR/pgids" ]; then
     while read -r pgid; do
       [ -n "$pgid" ] && kill -KILL -- "-$pgid" 2>/dev/null || true
@@ -99,5 +103,9 @@ echo "setup took ${t_setup} s; run directory $RUN_DIR"
 status=0
 (cd "$HERE" && ATRELAY_BIN="$ATRELAY_BIN" E2E_PYTHON="$VENV/bin/python" E2E_RUN_DIR="$RUN_DIR" \
   node run.js) || status=$?
+reported=1
+if [ "$status" -gt 1 ]; then
+  echo "E2E FAIL: run.js ended with status $status (killed?); logs in $RUN_DIR/logs"
+fi
 echo "e2e: total wall time $(($(date +%s) - t_start)) s (setup ${t_setup} s)"
 exit "$status"
