@@ -22,6 +22,10 @@ pub struct Account {
     pub local_reason: Option<String>,
     /// The latest verified commit, once one has been seen.
     pub repo: Option<RepoState>,
+    /// The latest accepted commit did not chain onto the one stored before it (ingest passes
+    /// such commits on and marks the account until a commit chains again or a `#sync`
+    /// arrives). Not a status: it does not make the account inactive.
+    pub desynchronized: bool,
     /// When the row was created (Unix ms).
     pub created_at: i64,
     /// When the row last changed (Unix ms).
@@ -90,12 +94,13 @@ struct AccountRow {
     rev: Option<String>,
     commit_cid: Option<String>,
     data_cid: Option<String>,
+    desynchronized: bool,
     created_at: i64,
     updated_at: i64,
 }
 
 const ACCOUNT_COLUMNS: &str = "did, host_id, upstream_status, local_status, local_reason, rev, \
-     commit_cid, data_cid, created_at, updated_at";
+     commit_cid, data_cid, desynchronized, created_at, updated_at";
 
 impl TryFrom<AccountRow> for Account {
     type Error = StoreError;
@@ -116,6 +121,7 @@ impl TryFrom<AccountRow> for Account {
             local_status: parse_column("accounts.local_status", row.local_status)?,
             local_reason: row.local_reason,
             repo,
+            desynchronized: row.desynchronized,
             created_at: row.created_at,
             updated_at: row.updated_at,
         })
@@ -224,6 +230,36 @@ impl Store {
         rows.into_iter().map(Account::try_from).collect()
     }
 
+    /// Up to `limit` accounts matching `filter`, oldest (by creation) first: for example the
+    /// accounts to let in first when a host's account limit rises.
+    ///
+    /// # Errors
+    /// [`StoreError::InvalidArgument`] for a zero limit, [`StoreError::Database`],
+    /// [`StoreError::Corrupt`].
+    pub async fn oldest_accounts(
+        &self,
+        filter: &AccountFilter,
+        limit: u32,
+    ) -> Result<Vec<Account>> {
+        let limit = page_limit(limit)?;
+        let (conditions, params) = filter_sql(filter, None);
+        let sql = format!(
+            "SELECT {ACCOUNT_COLUMNS} FROM accounts{conditions} ORDER BY created_at, did LIMIT ${}",
+            params.len() + 1
+        );
+        let rows: Vec<AccountRow> = with_pool!(self, pool => {
+            let mut query = sqlx::query_as(&sql);
+            for param in &params {
+                query = match param {
+                    Param::Text(text) => query.bind(text.as_str()),
+                    Param::Int(int) => query.bind(*int),
+                };
+            }
+            query.bind(limit).fetch_all(pool).await
+        })?;
+        rows.into_iter().map(Account::try_from).collect()
+    }
+
     /// The number of accounts matching `filter` (`COUNT(*)`: for dashboards, not per event;
     /// a host's running count is [`crate::Host::account_count`]).
     ///
@@ -289,6 +325,7 @@ mod tests {
             local_status: local,
             local_reason: None,
             repo: None,
+            desynchronized: false,
             created_at: 0,
             updated_at: 0,
         }

@@ -26,6 +26,9 @@ pub struct AccountUpdate {
     pub initial_local_status: AccountStatus,
     /// The local reason of a newly created account; ignored when the account exists.
     pub initial_local_reason: Option<String>,
+    /// Whether the account's chain is broken ([`crate::Account::desynchronized`]); replaced by
+    /// every update, so the caller passes the flag as it stands after the event.
+    pub desynchronized: bool,
 }
 
 impl AccountUpdate {
@@ -39,12 +42,19 @@ impl AccountUpdate {
             repo: None,
             initial_local_status: AccountStatus::Active,
             initial_local_reason: None,
+            desynchronized: false,
         }
     }
 
     /// The same update with a new latest commit.
     pub fn with_repo(mut self, repo: RepoState) -> AccountUpdate {
         self.repo = Some(repo);
+        self
+    }
+
+    /// The same update with the desynchronized flag set as given.
+    pub fn with_desynchronized(mut self, desynchronized: bool) -> AccountUpdate {
+        self.desynchronized = desynchronized;
         self
     }
 
@@ -80,10 +90,11 @@ const ON_CONFLICT: &str = " ON CONFLICT (did) DO UPDATE SET \
      rev = COALESCE(excluded.rev, accounts.rev), \
      commit_cid = COALESCE(excluded.commit_cid, accounts.commit_cid), \
      data_cid = COALESCE(excluded.data_cid, accounts.data_cid), \
+     desynchronized = excluded.desynchronized, \
      updated_at = excluded.updated_at";
 
 const INSERT_COLUMNS: &str = "INSERT INTO accounts (did, host_id, upstream_status, local_status, \
-     local_reason, rev, commit_cid, data_cid, created_at, updated_at)";
+     local_reason, rev, commit_cid, data_cid, desynchronized, created_at, updated_at)";
 
 impl Store {
     /// Writes account updates and host cursors in ONE transaction: either all of it is stored
@@ -159,6 +170,7 @@ fn merge_updates(updates: &[AccountUpdate]) -> Result<Vec<AccountUpdate>> {
             Some(earlier) => {
                 earlier.host_id = update.host_id;
                 earlier.upstream_status = update.upstream_status;
+                earlier.desynchronized = update.desynchronized;
                 if update.repo.is_some() {
                     earlier.repo.clone_from(&update.repo);
                 }
@@ -181,10 +193,11 @@ async fn write_postgres(
     if !updates.is_empty() {
         let sql = format!(
             "{INSERT_COLUMNS} SELECT t.did, t.host_id, t.upstream_status, t.local_status, \
-             t.local_reason, t.rev, t.commit_cid, t.data_cid, $9, $9 \
+             t.local_reason, t.rev, t.commit_cid, t.data_cid, t.desynchronized, $10, $10 \
              FROM UNNEST($1::text[], $2::int8[], $3::text[], $4::text[], $5::text[], \
-             $6::text[], $7::text[], $8::text[]) \
-             AS t(did, host_id, upstream_status, local_status, local_reason, rev, commit_cid, data_cid)\
+             $6::text[], $7::text[], $8::text[], $9::bool[]) \
+             AS t(did, host_id, upstream_status, local_status, local_reason, rev, commit_cid, \
+             data_cid, desynchronized)\
              {ON_CONFLICT}"
         );
         let column = |f: fn(&AccountUpdate) -> Option<&str>| -> Vec<Option<&str>> {
@@ -199,6 +212,7 @@ async fn write_postgres(
             .bind(column(|u| u.repo.as_ref().map(|r| r.rev.as_str())))
             .bind(column(|u| u.repo.as_ref().map(|r| r.commit_cid.as_str())))
             .bind(column(|u| u.repo.as_ref().map(|r| r.data_cid.as_str())))
+            .bind(updates.iter().map(|u| u.desynchronized).collect::<Vec<_>>())
             .bind(now)
             .execute(&mut *tx)
             .await?;
@@ -241,8 +255,8 @@ async fn write_sqlite(
     // busy timeout) before it reads anything and cannot fail on a stale read snapshot.
     let mut tx = pool.begin().await?;
     let sql = format!(
-        "{INSERT_COLUMNS} VALUES ({}, $9){ON_CONFLICT}",
-        placeholders(1, 9)
+        "{INSERT_COLUMNS} VALUES ({}, $10){ON_CONFLICT}",
+        placeholders(1, 10)
     );
     for update in updates {
         let repo = update.repo.as_ref();
@@ -255,6 +269,7 @@ async fn write_sqlite(
             .bind(repo.map(|r| r.rev.as_str()))
             .bind(repo.map(|r| r.commit_cid.as_str()))
             .bind(repo.map(|r| r.data_cid.as_str()))
+            .bind(update.desynchronized)
             .bind(now)
             .execute(&mut *tx)
             .await?;

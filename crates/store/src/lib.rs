@@ -5,7 +5,8 @@
 //! - [`Host`]s: hostname, [`HostStatus`], upstream cursor (`last_seq`), trusted flag,
 //!   [`HostLimits`], running account count, last connection and last error;
 //! - [`Account`]s: DID, host, upstream and local [`AccountStatus`] (with a reason), and the
-//!   latest verified commit ([`RepoState`]: rev, commit CID, data CID);
+//!   latest verified commit ([`RepoState`]: rev, commit CID, data CID), and whether its chain is
+//!   broken (`desynchronized`, kept across restarts);
 //! - [`DomainBan`]s, matched against a hostname and all its parent domains;
 //! - [`Settings`] that operators change at run time (new hosts per day, public `requestCrawl`).
 //!

@@ -316,3 +316,44 @@ async fn concurrent_batches_all_land(db: &mut TestDb) {
         assert_eq!(host.last_seq, Some(4));
     }
 }
+
+backend_test!(desynchronized_flag_is_stored_and_replaced);
+async fn desynchronized_flag_is_stored_and_replaced(db: &mut TestDb) {
+    let store = &db.store;
+    let host = store
+        .create_host(&new_host("pds.example.com"))
+        .await
+        .unwrap()
+        .id;
+    let did = "did:plc:desync";
+    store
+        .apply_batch(&[AccountUpdate::new(did, host).with_repo(repo(1))], &[])
+        .await
+        .unwrap();
+    assert!(!store.account(did).await.unwrap().unwrap().desynchronized);
+    // A commit that does not chain sets it; later updates of the batch carry it on.
+    store
+        .apply_batch(
+            &[
+                AccountUpdate::new(did, host)
+                    .with_repo(repo(2))
+                    .with_desynchronized(true),
+                AccountUpdate::new(did, host)
+                    .with_upstream_status(AccountStatus::Active)
+                    .with_desynchronized(true),
+            ],
+            &[],
+        )
+        .await
+        .unwrap();
+    let account = store.account(did).await.unwrap().unwrap();
+    assert!(account.desynchronized);
+    assert!(account.is_active());
+    assert_eq!(account.repo, Some(repo(2)));
+    // A commit that chains again clears it.
+    store
+        .apply_batch(&[AccountUpdate::new(did, host).with_repo(repo(3))], &[])
+        .await
+        .unwrap();
+    assert!(!store.account(did).await.unwrap().unwrap().desynchronized);
+}
