@@ -26,8 +26,11 @@ impl Resolve for PublicOnlyDns {
     }
 }
 
-/// True for globally routable unicast addresses.
-pub(crate) fn is_public(ip: IpAddr) -> bool {
+/// True for globally routable unicast addresses: false for loopback, private, link-local,
+/// unspecified, carrier-grade NAT, multicast, broadcast, documentation, benchmarking and
+/// reserved ranges, and for IPv4-mapped IPv6 forms of those. Outbound connections to hosts
+/// named by others (DID documents, crawl requests) must only reach addresses it accepts.
+pub fn is_public(ip: IpAddr) -> bool {
     match ip {
         IpAddr::V4(v4) => is_public_v4(v4),
         IpAddr::V6(v6) => match v6.to_ipv4_mapped() {

@@ -47,6 +47,7 @@ mod locate;
 mod resolver;
 
 pub use cache::{CacheConfig, CacheMetrics, CachingResolver};
+pub use dns::is_public as is_public_address;
 pub use document::Identity;
 pub use error::ResolveError;
 pub use http::{HttpResolver, ResolverConfig, DEFAULT_PLC_URL};

@@ -10,6 +10,7 @@ pub mod consumers;
 pub mod firehose;
 pub mod ingest;
 pub mod metrics;
+pub mod outbound;
 pub mod server;
 pub mod state;
 pub mod xrpc;

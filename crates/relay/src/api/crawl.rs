@@ -19,6 +19,7 @@ use serde::Deserialize;
 
 use atrelay_store::{HostLimits, HostStatus, NewHost, StoreError};
 
+use crate::outbound::{split_host_port, Outbound, OutboundError};
 use crate::{ingest::USER_AGENT, state::AppState, xrpc::XrpcError};
 
 /// The request body.
@@ -217,7 +218,7 @@ pub async fn request_crawl(
     if !config.allow_insecure_hosts {
         check_public(&target.hostname).await?;
     }
-    probe(&target, config.probe_timeout).await?;
+    probe(&target, config.probe_timeout, config.allow_insecure_hosts).await?;
     let host = match existing {
         Some(mut host) => {
             if matches!(host.status, HostStatus::Offline | HostStatus::Idle) {
@@ -300,8 +301,14 @@ async fn check_public(hostname: &str) -> Result<(), XrpcError> {
     }
 }
 
-/// `describeServer` must answer, and not from a relay.
-async fn probe(target: &CrawlTarget, timeout: Duration) -> Result<(), XrpcError> {
+/// `describeServer` must answer, and not from a relay. The host's name is resolved once and
+/// the request goes to a checked address ([`Outbound`]): outside dev mode (`allow_private`) a
+/// host resolving to a loopback, private or link-local address is refused.
+async fn probe(
+    target: &CrawlTarget,
+    timeout: Duration,
+    allow_private: bool,
+) -> Result<(), XrpcError> {
     let scheme = if target.no_ssl { "http" } else { "https" };
     let url = format!(
         "{scheme}://{}/xrpc/com.atproto.server.describeServer",
@@ -317,12 +324,22 @@ async fn probe(target: &CrawlTarget, timeout: Duration) -> Result<(), XrpcError>
             ),
         )
     };
-    let client = reqwest::Client::builder()
+    let default_port = if target.no_ssl { 80 } else { 443 };
+    let (host, port) = split_host_port(&target.hostname, default_port)
+        .ok_or_else(|| not_found("bad host name".to_owned()))?;
+    let builder = reqwest::Client::builder()
         .timeout(timeout)
-        .redirect(reqwest::redirect::Policy::none())
-        .user_agent(USER_AGENT)
-        .build()
-        .map_err(|e| not_found(e.to_string()))?;
+        .user_agent(USER_AGENT);
+    let client = tokio::time::timeout(
+        timeout,
+        Outbound::new(allow_private).http_client(host, port, builder),
+    )
+    .await
+    .map_err(|_| not_found("name resolution timed out".to_owned()))?
+    .map_err(|e| match e {
+        OutboundError::NonPublic { .. } => XrpcError::invalid_request(e.to_string()),
+        other => not_found(other.to_string()),
+    })?;
     let response = client
         .get(&url)
         .send()

@@ -19,6 +19,7 @@ use super::backoff;
 use super::drops::DropReason;
 use super::verify::{HostContext, Outcome};
 use super::{Inner, USER_AGENT};
+use crate::outbound::Outbound;
 
 type Ws =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
@@ -89,7 +90,7 @@ pub(super) async fn run_host(
                 host.hostname
             ),
         };
-        let wait = match dial(&url).await {
+        let wait = match dial(&url, inner.config.allow_insecure_hosts).await {
             Ok((ws, is_relay)) => {
                 if is_relay {
                     tracing::warn!(host = %host.hostname, "upstream identifies as a relay: banned");
@@ -174,8 +175,10 @@ pub(super) async fn run_host(
     }
 }
 
-/// Connects; returns the socket and whether the upstream says it is a relay.
-async fn dial(url: &str) -> Result<(Ws, bool), String> {
+/// Connects; returns the socket and whether the upstream says it is a relay. The host's name
+/// is resolved once and the socket opened to a checked address ([`Outbound`]): outside dev mode
+/// (`allow_private`) a host resolving to a loopback, private or link-local address is refused.
+async fn dial(url: &str, allow_private: bool) -> Result<(Ws, bool), String> {
     let mut request = url.into_client_request().map_err(|e| e.to_string())?;
     request
         .headers_mut()
@@ -185,13 +188,26 @@ async fn dial(url: &str) -> Result<(Ws, bool), String> {
     let config = WebSocketConfig::default()
         .max_message_size(Some(MAX_FRAME_SIZE * 2))
         .max_frame_size(Some(MAX_FRAME_SIZE * 2));
-    let (ws, response) = tokio::time::timeout(
-        DIAL_TIMEOUT,
-        tokio_tungstenite::connect_async_with_config(request, Some(config), false),
-    )
+    let host = request.uri().host().unwrap_or_default().to_owned();
+    let port = request
+        .uri()
+        .port_u16()
+        .unwrap_or(if request.uri().scheme_str() == Some("ws") {
+            80
+        } else {
+            443
+        });
+    let (ws, response) = tokio::time::timeout(DIAL_TIMEOUT, async {
+        let stream = Outbound::new(allow_private)
+            .connect(&host, port, DIAL_TIMEOUT)
+            .await
+            .map_err(|e| format!("dial failed: {e}"))?;
+        tokio_tungstenite::client_async_tls_with_config(request, stream, Some(config), None)
+            .await
+            .map_err(|e| format!("dial failed: {e}"))
+    })
     .await
-    .map_err(|_| "dial timed out".to_owned())?
-    .map_err(|e| format!("dial failed: {e}"))?;
+    .map_err(|_| "dial timed out".to_owned())??;
     let is_relay = response
         .headers()
         .get_all("server")
