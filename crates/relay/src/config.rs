@@ -88,6 +88,85 @@ pub struct ServeConfig {
     )]
     pub default_account_limit: i64,
 
+    /// Follow hosts seen for the first time from their live position instead of the oldest
+    /// event they hold (`cursor=0`), as indigo does.
+    #[arg(long = "new-hosts-live-only", env = "RELAY_NEW_HOSTS_LIVE_ONLY")]
+    pub new_hosts_live_only: bool,
+
+    /// Events per second a regular host may send, plus one per 1,000 of its account limit;
+    /// more are delayed (its socket is not read), never dropped.
+    #[arg(
+        long = "host-events-per-second",
+        env = "RELAY_HOST_EVENTS_PER_SECOND",
+        default_value_t = 50
+    )]
+    pub host_events_per_second: u64,
+
+    /// Events per hour a regular host may send, plus its account limit.
+    #[arg(
+        long = "host-events-per-hour",
+        env = "RELAY_HOST_EVENTS_PER_HOUR",
+        default_value_t = 2_500
+    )]
+    pub host_events_per_hour: u64,
+
+    /// Events per day a regular host may send, plus ten times its account limit.
+    #[arg(
+        long = "host-events-per-day",
+        env = "RELAY_HOST_EVENTS_PER_DAY",
+        default_value_t = 20_000
+    )]
+    pub host_events_per_day: u64,
+
+    /// Events per second a trusted host may send.
+    #[arg(
+        long = "trusted-host-events-per-second",
+        env = "RELAY_TRUSTED_HOST_EVENTS_PER_SECOND",
+        default_value_t = 5_000
+    )]
+    pub trusted_host_events_per_second: u64,
+
+    /// Events per hour a trusted host may send.
+    #[arg(
+        long = "trusted-host-events-per-hour",
+        env = "RELAY_TRUSTED_HOST_EVENTS_PER_HOUR",
+        default_value_t = 50_000_000
+    )]
+    pub trusted_host_events_per_hour: u64,
+
+    /// Events per day a trusted host may send.
+    #[arg(
+        long = "trusted-host-events-per-day",
+        env = "RELAY_TRUSTED_HOST_EVENTS_PER_DAY",
+        default_value_t = 500_000_000
+    )]
+    pub trusted_host_events_per_day: u64,
+
+    /// Days a host must stay connected without faulty events, while its account count is at
+    /// its limit, before the limit grows (0 turns growth off).
+    #[arg(
+        long = "account-limit-growth-days",
+        env = "RELAY_ACCOUNT_LIMIT_GROWTH_DAYS",
+        default_value_t = 7
+    )]
+    pub account_limit_growth_days: u64,
+
+    /// Factor one growth step multiplies a host's account limit by.
+    #[arg(
+        long = "account-limit-growth-factor",
+        env = "RELAY_ACCOUNT_LIMIT_GROWTH_FACTOR",
+        default_value_t = 2
+    )]
+    pub account_limit_growth_factor: i64,
+
+    /// Growth never takes an account limit beyond this (operators may set more).
+    #[arg(
+        long = "account-limit-growth-cap",
+        env = "RELAY_ACCOUNT_LIMIT_GROWTH_CAP",
+        default_value_t = 100_000
+    )]
+    pub account_limit_growth_cap: i64,
+
     /// Sequence number floor for a fresh relay replacing another, so consumer cursors stay
     /// monotonic across the switch.
     #[arg(

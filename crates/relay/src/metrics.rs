@@ -118,6 +118,26 @@ fn render_ingest(out: &mut String, state: &AppState) {
             "Upstream FutureCursor errors recovered by restarting from live.",
             &drops.future_cursor_resets,
         ),
+        (
+            "atrelay_ingest_throttled_new_accounts_total",
+            "New accounts throttled because their host reached its account limit.",
+            &drops.throttled_new_accounts,
+        ),
+        (
+            "atrelay_ingest_unthrottled_accounts_total",
+            "Throttled accounts let in because their host's account limit rose.",
+            &drops.unthrottled_accounts,
+        ),
+        (
+            "atrelay_ingest_account_limit_growths_total",
+            "Host account limits raised by the good-standing growth rule.",
+            &drops.account_limit_growths,
+        ),
+        (
+            "atrelay_ingest_rate_limit_pauses_total",
+            "Times a host's socket was left unread because it reached an event rate limit.",
+            &drops.rate_limit_pauses,
+        ),
     ];
     for (name, help, counter) in counters {
         let value = counter.load(std::sync::atomic::Ordering::Relaxed);
@@ -126,4 +146,12 @@ fn render_ingest(out: &mut String, state: &AppState) {
             "# HELP {name} {help}\n# TYPE {name} counter\n{name} {value}"
         );
     }
+    let name = "atrelay_ingest_peak_verifications_in_flight";
+    let value = drops
+        .peak_verifications_in_flight
+        .load(std::sync::atomic::Ordering::Relaxed);
+    let _ = writeln!(
+        out,
+        "# HELP {name} Most events of one host in verification at once.\n# TYPE {name} gauge\n{name} {value}"
+    );
 }

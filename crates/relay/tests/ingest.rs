@@ -4,6 +4,7 @@
 mod support;
 
 use std::collections::HashSet;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use atrelay::ingest::DropReason;
@@ -663,6 +664,394 @@ async fn accounts_past_the_host_limit_are_throttled_visibly(
             .drops()
             .count(DropReason::InactiveAccount),
         1
+    );
+    relay
+}
+
+/// Like `both_backends_ingest!`, with the ingest set-up `$setup(&directory)`.
+macro_rules! both_backends_with {
+    ($name:ident, $setup:ident) => {
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                let directory = atrelay_testkit::FakeDirectory::start().await.unwrap();
+                let relay =
+                    crate::support::TestRelay::sqlite_ingest(super::$setup(&directory)).await;
+                super::$name(relay, &directory).await.finish().await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                let directory = atrelay_testkit::FakeDirectory::start().await.unwrap();
+                let Some(relay) =
+                    crate::support::TestRelay::postgres_ingest(super::$setup(&directory)).await
+                else {
+                    return;
+                };
+                super::$name(relay, &directory).await.finish().await;
+            }
+        }
+    };
+}
+
+both_backends_ingest!(interleaved_dids_verify_in_parallel_and_keep_order);
+async fn interleaved_dids_verify_in_parallel_and_keep_order(
+    relay: TestRelay,
+    directory: &FakeDirectory,
+) -> TestRelay {
+    let pds = FakePds::start(directory).await.unwrap();
+    let dids: Vec<String> = (0..12)
+        .map(|_| pds.create_account(AccountOptions::default()).unwrap())
+        .collect();
+    // Round-robin writes: every DID's commits are interleaved with every other DID's.
+    for _ in 0..3 {
+        for did in &dids {
+            write(&pds, did);
+        }
+    }
+    pds.request_crawl(&relay.base).await.unwrap();
+    let mut ws = connect(&relay, Some(0)).await;
+    let mut last_seq = 0;
+    let relayed = read_messages(&mut ws, pds.head_seq() as usize, &mut last_seq).await;
+    // A host's events are settled in its own order, so each DID's come out in order.
+    let expected = pds_messages(&pds, &HashSet::new());
+    for did in &dids {
+        let did = std::slice::from_ref(did);
+        assert_eq!(about(&relayed, did), about(&expected, did));
+    }
+    assert_eq!(
+        relayed.into_iter().map(unsequenced).collect::<Vec<_>>(),
+        expected
+    );
+    // Each commit was checked against the state its predecessor left: all chain.
+    let drops = relay.state.ingest.drops();
+    let dropped: u64 = DropReason::ALL.iter().map(|r| drops.count(*r)).sum();
+    assert_eq!(dropped, 0, "{:?}", drops.snapshot());
+    assert_eq!(drops.discontinuities.load(Ordering::Relaxed), 0);
+    // Events of different DIDs were in verification at the same time.
+    assert!(drops.peak_verifications_in_flight.load(Ordering::Relaxed) >= 2);
+    wait_for_cursor(&relay, pds.hostname(), pds.head_seq()).await;
+    relay
+}
+
+both_backends_ingest!(desynchronized_state_survives_a_restart);
+async fn desynchronized_state_survives_a_restart(
+    relay: TestRelay,
+    directory: &FakeDirectory,
+) -> TestRelay {
+    let pds = FakePds::start(directory).await.unwrap();
+    let did = pds.create_account(AccountOptions::default()).unwrap();
+    write(&pds, &did);
+    // Dropped; the commit after it is valid but does not chain onto what the relay stored.
+    pds.misbehave(Misbehavior::WrongPrevData);
+    write(&pds, &did);
+    write(&pds, &did);
+    pds.request_crawl(&relay.base).await.unwrap();
+    wait_for_cursor(&relay, pds.hostname(), pds.head_seq()).await;
+    assert!(relay.state.ingest.accounts().is_desynchronized(&did));
+    assert!(
+        relay
+            .store
+            .account(&did)
+            .await
+            .unwrap()
+            .unwrap()
+            .desynchronized
+    );
+
+    let relay = relay.restart().await;
+    assert!(
+        relay
+            .store
+            .account(&did)
+            .await
+            .unwrap()
+            .unwrap()
+            .desynchronized
+    );
+    // After the restart ingest reads the flag back: an #identity (which changes no chain)
+    // keeps it.
+    pds.set_handle(&did, "still-desynchronized.test").unwrap();
+    wait_for_cursor(&relay, pds.hostname(), pds.head_seq()).await;
+    assert!(relay.state.ingest.accounts().is_desynchronized(&did));
+    assert!(
+        relay
+            .store
+            .account(&did)
+            .await
+            .unwrap()
+            .unwrap()
+            .desynchronized
+    );
+    // A commit that chains clears it, in memory and in the store.
+    write(&pds, &did);
+    wait_for_cursor(&relay, pds.hostname(), pds.head_seq()).await;
+    assert!(!relay.state.ingest.accounts().is_desynchronized(&did));
+    assert!(
+        !relay
+            .store
+            .account(&did)
+            .await
+            .unwrap()
+            .unwrap()
+            .desynchronized
+    );
+    relay
+}
+
+/// The next relayed message about `did` that `want` accepts, skipping others.
+async fn next_about(ws: &mut Ws, did: &str, want: impl Fn(&Message) -> bool) -> Message {
+    loop {
+        let message = next_message(ws).await;
+        if message.did() == Some(did) && want(&message) {
+            return message;
+        }
+    }
+}
+
+async fn repo_status(relay: &TestRelay, did: &str) -> serde_json::Value {
+    relay
+        .get(&format!("/xrpc/com.atproto.sync.getRepoStatus?did={did}"))
+        .await
+        .json()
+        .await
+        .unwrap()
+}
+
+both_backends_with!(
+    raising_the_account_limit_lets_throttled_accounts_in,
+    limited
+);
+async fn raising_the_account_limit_lets_throttled_accounts_in(
+    relay: TestRelay,
+    directory: &FakeDirectory,
+) -> TestRelay {
+    let pds = FakePds::start(directory).await.unwrap();
+    let dids: Vec<String> = (0..3)
+        .map(|_| pds.create_account(AccountOptions::default()).unwrap())
+        .collect();
+    for did in &dids {
+        write(&pds, did);
+    }
+    pds.request_crawl(&relay.base).await.unwrap();
+    let mut ws = connect(&relay, Some(0)).await;
+    let mut last_seq = 0;
+    // The first account is in (#identity, #account, its first commit and one more); the
+    // other two are throttled (#identity and #account each, commits held back).
+    read_messages(&mut ws, 8, &mut last_seq).await;
+    wait_for_cursor(&relay, pds.hostname(), pds.head_seq()).await;
+    for did in &dids[1..] {
+        assert_eq!(repo_status(&relay, did).await["status"], "throttled");
+    }
+    let host = relay
+        .store
+        .host_by_hostname(pds.hostname())
+        .await
+        .unwrap()
+        .unwrap();
+
+    let change = relay
+        .state
+        .ingest
+        .change_account_limit(host.id, 2)
+        .await
+        .unwrap();
+    assert_eq!((change.old_limit, change.new_limit), (1, 2));
+    assert_eq!(change.unthrottled.len(), 1, "{change:?}");
+    let let_in = change.unthrottled[0].clone();
+    let still = dids[1..].iter().find(|d| **d != let_in).unwrap().clone();
+    // Consumers learn it from a #account, and the account's commits flow again.
+    match next_message(&mut ws).await {
+        Message::Account(account) => {
+            assert_eq!(account.did, let_in);
+            assert!(account.active);
+            assert_eq!(account.status, None);
+        }
+        other => panic!("expected #account, got {other:?}"),
+    }
+    assert_eq!(repo_status(&relay, &let_in).await["active"], true);
+    assert_eq!(repo_status(&relay, &still).await["status"], "throttled");
+    write(&pds, &let_in);
+    write(&pds, &still);
+    write(&pds, &dids[0]);
+    let relayed = read_messages(&mut ws, 2, &mut last_seq).await;
+    assert_eq!(relayed[0].did(), Some(let_in.as_str()));
+    assert_eq!(relayed[1].did(), Some(dids[0].as_str()));
+    assert!(relayed.iter().all(|m| matches!(m, Message::Commit(_))));
+    let stored = relay.store.host(host.id).await.unwrap().unwrap();
+    assert_eq!(stored.limits.account_limit, 2);
+    let drops = relay.state.ingest.drops();
+    assert_eq!(drops.throttled_new_accounts.load(Ordering::Relaxed), 2);
+    assert_eq!(drops.unthrottled_accounts.load(Ordering::Relaxed), 1);
+    let metrics = atrelay::metrics::render(&relay.state);
+    assert!(metrics
+        .lines()
+        .any(|l| l == "atrelay_ingest_unthrottled_accounts_total 1"));
+    relay
+}
+
+/// An account limit of one that doubles after 50 ms of good standing, up to four.
+fn growing(directory: &FakeDirectory) -> IngestSetup {
+    let mut setup = limited(directory);
+    setup.config.account_limit_growth = atrelay::ingest::AccountLimitGrowth {
+        after: Duration::from_millis(50),
+        factor: 2,
+        cap: 4,
+    };
+    setup
+}
+
+both_backends_with!(account_limit_grows_for_a_host_in_good_standing, growing);
+async fn account_limit_grows_for_a_host_in_good_standing(
+    relay: TestRelay,
+    directory: &FakeDirectory,
+) -> TestRelay {
+    let pds = FakePds::start(directory).await.unwrap();
+    let dids: Vec<String> = (0..3)
+        .map(|_| pds.create_account(AccountOptions::default()).unwrap())
+        .collect();
+    pds.request_crawl(&relay.base).await.unwrap();
+    wait_for_cursor(&relay, pds.hostname(), pds.head_seq()).await;
+    let host = relay
+        .store
+        .host_by_hostname(pds.hostname())
+        .await
+        .unwrap()
+        .unwrap();
+    // 1 → 2 → 4 (the cap): every account fits, however many were throttled on the way.
+    tokio::time::timeout(HANG_GUARD, async {
+        loop {
+            let stored = relay.store.host(host.id).await.unwrap().unwrap();
+            let throttled = relay
+                .store
+                .count_accounts(&atrelay_store::AccountFilter {
+                    host_id: Some(host.id),
+                    local_status: Some(atrelay_store::AccountStatus::Throttled),
+                    active_only: false,
+                })
+                .await
+                .unwrap();
+            if stored.limits.account_limit == 4 && throttled == 0 {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await
+    .expect("the account limit never grew to its cap");
+    let rates = relay.state.ingest.host_rates();
+    assert_eq!(rates.len(), 1);
+    assert_eq!(rates[0].account_limit, 4);
+    let drops = relay.state.ingest.drops();
+    assert_eq!(drops.account_limit_growths.load(Ordering::Relaxed), 2);
+    for did in &dids {
+        assert_eq!(repo_status(&relay, did).await["active"], true);
+    }
+    // The growth stops at the cap.
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    assert_eq!(
+        relay
+            .store
+            .host(host.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .limits
+            .account_limit,
+        4
+    );
+    let mut ws = connect(&relay, Some(0)).await;
+    write(&pds, &dids[2]);
+    next_about(&mut ws, &dids[2], |m| matches!(m, Message::Commit(_))).await;
+    relay
+}
+
+/// Regular hosts may send 4 events a second.
+fn slow_hosts(directory: &FakeDirectory) -> IngestSetup {
+    let mut setup = setup(directory);
+    setup.config.rate_policy.per_second = 4;
+    setup
+}
+
+both_backends_with!(host_event_rates_delay_and_never_drop, slow_hosts);
+async fn host_event_rates_delay_and_never_drop(
+    relay: TestRelay,
+    directory: &FakeDirectory,
+) -> TestRelay {
+    let pds = FakePds::start(directory).await.unwrap();
+    let did = pds.create_account(AccountOptions::default()).unwrap();
+    for _ in 0..6 {
+        write(&pds, &did);
+    }
+    pds.request_crawl(&relay.base).await.unwrap();
+    let mut ws = connect(&relay, Some(0)).await;
+    let mut last_seq = 0;
+    // All 9 arrive, in order, although the host sent twice its per-second rate at once.
+    let events = pds.head_seq() as u64;
+    assert_eq!(events, 9);
+    let relayed = read_messages(&mut ws, events as usize, &mut last_seq).await;
+    assert_eq!(
+        relayed.into_iter().map(unsequenced).collect::<Vec<_>>(),
+        pds_messages(&pds, &HashSet::new())
+    );
+    let drops = relay.state.ingest.drops();
+    let dropped: u64 = DropReason::ALL.iter().map(|r| drops.count(*r)).sum();
+    assert_eq!(dropped, 0);
+    assert!(drops.rate_limit_pauses.load(Ordering::Relaxed) >= 1);
+    let rates = relay.state.ingest.host_rates();
+    assert_eq!(rates.len(), 1);
+    let [second, hour, day] = rates[0].windows;
+    assert!(rates[0].pauses >= 1);
+    assert_eq!(second.limit, 4);
+    // Hourly and daily limits scale with the account limit (100): indigo's defaults.
+    assert_eq!((hour.limit, hour.used), (2_600, events));
+    assert_eq!((day.limit, day.used), (21_000, events));
+    relay
+}
+
+fn live_only(directory: &FakeDirectory) -> IngestSetup {
+    let mut setup = setup(directory);
+    setup.config.new_hosts_live_only = true;
+    setup
+}
+
+both_backends_with!(new_hosts_live_only_skips_the_backlog, live_only);
+async fn new_hosts_live_only_skips_the_backlog(
+    relay: TestRelay,
+    directory: &FakeDirectory,
+) -> TestRelay {
+    new_host_start(relay, directory, true).await
+}
+
+both_backends_ingest!(new_hosts_start_from_their_oldest_event);
+async fn new_hosts_start_from_their_oldest_event(
+    relay: TestRelay,
+    directory: &FakeDirectory,
+) -> TestRelay {
+    new_host_start(relay, directory, false).await
+}
+
+/// A host with a backlog is crawled, then writes once more: with `live_only` only the new
+/// commit is relayed, else the backlog too.
+async fn new_host_start(relay: TestRelay, directory: &FakeDirectory, live_only: bool) -> TestRelay {
+    let pds = FakePds::start(directory).await.unwrap();
+    let did = pds.create_account(AccountOptions::default()).unwrap();
+    write(&pds, &did);
+    write(&pds, &did);
+    let backlog = pds.head_seq();
+    pds.request_crawl(&relay.base).await.unwrap();
+    wait_until(|| pds.subscriber_count() == 1).await;
+    write(&pds, &did);
+    wait_for_cursor(&relay, pds.hostname(), pds.head_seq()).await;
+    let mut ws = connect(&relay, Some(0)).await;
+    let mut last_seq = 0;
+    let expected = if live_only { 1 } else { backlog + 1 };
+    let relayed = read_messages(&mut ws, expected as usize, &mut last_seq).await;
+    assert_eq!(relay.log.newest_seq(), last_seq);
+    let last = relayed.last().unwrap().clone();
+    assert_eq!(
+        unsequenced(last),
+        pds_messages(&pds, &HashSet::new()).pop().unwrap()
     );
     relay
 }

@@ -20,7 +20,7 @@ pub struct AccountState {
     /// The latest accepted commit.
     pub repo: Option<RepoState>,
     /// The last accepted commit did not chain onto the one before it; cleared by a commit
-    /// that chains or by a `#sync`.
+    /// that chains or by a `#sync`. Stored with the account, so it survives a restart.
     pub desynchronized: bool,
     /// Updates handed to the store but not yet written; the entry is not evicted meanwhile.
     pub pending: u32,
@@ -65,7 +65,7 @@ impl From<Account> for AccountState {
             upstream_status: account.upstream_status,
             local_status: account.local_status,
             repo: account.repo,
-            desynchronized: false,
+            desynchronized: account.desynchronized,
             pending: 0,
         }
     }
@@ -154,6 +154,14 @@ impl AccountCache {
     /// Forgets a DID (an operator changed it in the store).
     pub fn forget(&self, did: &str) {
         self.lock().remove(did);
+    }
+
+    /// Sets the local status of a cached account (an operator or a limit change wrote it to
+    /// the store); an account not in the cache is loaded from the store when next needed.
+    pub fn set_local_status(&self, did: &str, status: AccountStatus) {
+        if let Some(state) = self.lock().get_mut(did) {
+            state.local_status = status;
+        }
     }
 
     /// Whether the DID is marked desynchronized.

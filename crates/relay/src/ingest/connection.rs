@@ -1,15 +1,32 @@
 //! One upstream host: dial, read frames, verify and pass on, write state in batches,
 //! reconnect.
+//!
+//! **Parallel verification.** The task reads frames and hands each event to a verification
+//! task of its own (`tokio::spawn`, so the signature checks and MST inversions of different
+//! DIDs run on every core), up to [`IngestConfig::verify_window`](super::IngestConfig) events
+//! in flight per host. Two events of one DID never verify at the same time: the later one
+//! waits until the earlier one is settled, so it sees the account state the earlier one left.
+//! Verdicts are *settled* strictly in upstream order (the head of the queue first): the account
+//! limit is applied, the event is appended to the event log, and the account update joins the
+//! batch. The outbound order of a host's events is therefore its upstream order, and the
+//! cursor written with a batch never passes an event that is not settled and durable.
+//! A full window stops reading, which back-pressures the host's socket.
+//!
+//! **Rate limits** ([`super::ratelimit`]) and **account-limit growth** ([`super::limits`])
+//! are applied here too: a host over an event rate is not read until the window slides, and a
+//! host that stays in good standing long enough while full gets a higher account limit.
 
-use std::sync::atomic::{AtomicI64, Ordering};
-use std::sync::Arc;
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use atrelay_eventlog::Ticket;
-use atrelay_store::{AccountUpdate, Host, HostCursor, HostStatus};
+use atrelay_store::{AccountUpdate, HostCursor, HostStatus};
 use atrelay_stream::{decode_frame_bytes, encode_frame, Message, FUTURE_CURSOR, MAX_FRAME_SIZE};
 use futures_util::{SinkExt, StreamExt};
-use tokio::sync::{watch, Notify};
+use tokio::sync::{oneshot, watch, Notify};
+use tokio::task::{JoinError, JoinHandle};
 use tokio_tungstenite::tungstenite::{
     self, client::IntoClientRequest, http::HeaderValue, protocol::WebSocketConfig,
     Message as WsMessage,
@@ -17,8 +34,9 @@ use tokio_tungstenite::tungstenite::{
 
 use super::backoff;
 use super::drops::DropReason;
-use super::verify::{HostContext, Outcome};
-use super::{Inner, USER_AGENT};
+use super::ratelimit::HostLimiter;
+use super::verify::{admit_new_account, HostContext, Outcome};
+use super::{lock, Inner, USER_AGENT};
 use crate::outbound::Outbound;
 
 type Ws =
@@ -60,19 +78,19 @@ impl Batch {
 /// The task of one host: runs until shutdown or until the host is banned.
 pub(super) async fn run_host(
     inner: Arc<Inner>,
-    host: Host,
+    host: atrelay_store::Host,
+    ctx: Arc<HostContext>,
+    limiter: Arc<Mutex<HostLimiter>>,
     retry: Arc<Notify>,
     mut shutdown: watch::Receiver<bool>,
 ) {
-    let ctx = HostContext {
-        id: host.id,
-        hostname: host.hostname.clone(),
-        account_limit: host.limits.account_limit,
-        account_count: Arc::new(AtomicI64::new(host.account_count)),
-    };
     // A new host is read from the oldest event it holds, so nothing it emitted before or
-    // during its crawl request is lost.
-    let mut cursor = Some(host.last_seq.unwrap_or(0));
+    // during its crawl request is lost, unless the operator asked for live-only new hosts.
+    let mut cursor = match host.last_seq {
+        Some(seq) => Some(seq),
+        None if inner.config.new_hosts_live_only => None,
+        None => Some(0),
+    };
     let mut failures: u32 = 0;
     let mut offline = host.status == HostStatus::Offline;
     let scheme = if host.no_ssl { "ws" } else { "wss" };
@@ -114,7 +132,12 @@ pub(super) async fn run_host(
                 }
                 let _ = inner.store.record_host_connected(host.id).await;
                 tracing::info!(host = %host.hostname, ?cursor, "subscribed");
-                match read(&inner, &ctx, ws, &mut cursor, &mut shutdown).await {
+                let link = Link {
+                    inner: &inner,
+                    ctx: &ctx,
+                    limiter: &limiter,
+                };
+                match read(link, ws, &mut cursor, &mut shutdown).await {
                     End::Shutdown => return,
                     End::LogFailed(reason) => {
                         tracing::error!(host = %host.hostname, %reason, "event log failed; ingest stops");
@@ -216,40 +239,218 @@ async fn dial(url: &str, allow_private: bool) -> Result<(Ws, bool), String> {
     Ok((ws, is_relay))
 }
 
+/// One received event on its way through verification.
+struct InFlight {
+    /// The upstream seq, when the event has one.
+    seq: Option<i64>,
+    /// The event's DID, when it has one.
+    did: Option<String>,
+    /// Position in this connection's stream, to tell entries of one DID apart.
+    position: u64,
+    /// The verification task.
+    verdict: JoinHandle<(Outcome, bool)>,
+    /// Dropped when the event is settled: the next event of the same DID waits for that.
+    _settled: oneshot::Sender<()>,
+}
+
+/// The events of one connection between reading and settling, in upstream order.
+#[derive(Default)]
+struct Pipeline {
+    queue: VecDeque<InFlight>,
+    /// The latest unsettled event of each DID: its position and its settle signal.
+    latest: HashMap<String, (u64, oneshot::Receiver<()>)>,
+    next_position: u64,
+}
+
+impl Pipeline {
+    /// Starts verifying `message`; it waits for the previous unsettled event of its DID.
+    fn start(&mut self, inner: &Inner, ctx: &Arc<HostContext>, message: Message) {
+        let seq = message.seq();
+        let did = message.did().map(str::to_owned);
+        let position = self.next_position;
+        self.next_position += 1;
+        let (settled, settled_rx) = oneshot::channel();
+        let previous = did.as_ref().and_then(|did| {
+            self.latest
+                .insert(did.clone(), (position, settled_rx))
+                .map(|(_, rx)| rx)
+        });
+        let verifier = inner.verifier.clone();
+        let ctx = ctx.clone();
+        let verdict = tokio::spawn(async move {
+            if let Some(previous) = previous {
+                // Err only means the sender is gone: settled, or the connection ended.
+                let _ = previous.await;
+            }
+            verifier.process(&ctx, message).await
+        });
+        self.queue.push_back(InFlight {
+            seq,
+            did,
+            position,
+            verdict,
+            _settled: settled,
+        });
+        let in_flight = self.queue.len() as u64;
+        inner
+            .drops
+            .peak_verifications_in_flight
+            .fetch_max(in_flight, Ordering::Relaxed);
+    }
+
+    /// Removes the settled head entry from the DID map (unless a later event of the DID is
+    /// waiting: then the entry is that one's).
+    fn forget(&mut self, entry: &InFlight) {
+        if let Some(did) = &entry.did {
+            if self
+                .latest
+                .get(did)
+                .is_some_and(|(position, _)| *position == entry.position)
+            {
+                self.latest.remove(did);
+            }
+        }
+    }
+
+    /// Stops every verification still running.
+    fn abort(&mut self) {
+        for entry in self.queue.drain(..) {
+            entry.verdict.abort();
+        }
+        self.latest.clear();
+    }
+}
+
+/// The verdict of the oldest event in flight; pending while there is none.
+async fn head_verdict(queue: &mut VecDeque<InFlight>) -> Result<(Outcome, bool), JoinError> {
+    match queue.front_mut() {
+        Some(entry) => (&mut entry.verdict).await,
+        None => std::future::pending().await,
+    }
+}
+
 enum Step {
     Frame(Option<Result<WsMessage, tungstenite::Error>>),
+    Verdict(Box<Result<(Outcome, bool), JoinError>>),
     Tick,
     Flush,
+    Resume,
+    Growth,
     Shutdown,
+}
+
+/// What a connection works with: the shared ingest state and its host's.
+#[derive(Clone, Copy)]
+struct Link<'a> {
+    inner: &'a Inner,
+    ctx: &'a Arc<HostContext>,
+    limiter: &'a Mutex<HostLimiter>,
+}
+
+/// Counts one frame against the host's rate limits; returns until when reading stops, if the
+/// next frame does not fit now.
+fn count_rate(link: Link<'_>) -> Option<Instant> {
+    let now = Instant::now();
+    let mut limiter = lock(link.limiter);
+    limiter.record(now);
+    let until = now + limiter.wait(now)?;
+    limiter.pauses += 1;
+    limiter.paused_until = Some(until);
+    link.inner
+        .drops
+        .rate_limit_pauses
+        .fetch_add(1, Ordering::Relaxed);
+    Some(until)
+}
+
+/// Whether a paused host may be read again; else the new end of the pause.
+fn resume_rate(link: Link<'_>) -> Option<Instant> {
+    let now = Instant::now();
+    let mut limiter = lock(link.limiter);
+    let until = limiter.wait(now).map(|wait| now + wait);
+    limiter.paused_until = until;
+    until
+}
+
+/// Applies the growth rule when the host has been in good standing long enough.
+async fn grow(link: Link<'_>, standing_since: &mut Instant) {
+    let growth = &link.inner.config.account_limit_growth;
+    if standing_since.elapsed() < growth.after {
+        return;
+    }
+    let ctx = link.ctx;
+    let limit = ctx.account_limit.load(Ordering::Relaxed);
+    let count = ctx.account_count.load(Ordering::Relaxed);
+    let Some(next) = growth.next_limit(limit, count) else {
+        return;
+    };
+    match link.inner.change_account_limit(ctx.id, next).await {
+        Ok(change) => {
+            tracing::info!(
+                host = %ctx.hostname,
+                old = change.old_limit,
+                new = change.new_limit,
+                unthrottled = change.unthrottled.len(),
+                "account limit grown for good standing"
+            );
+            link.inner
+                .drops
+                .account_limit_growths
+                .fetch_add(1, Ordering::Relaxed);
+            *standing_since = Instant::now();
+        }
+        Err(e) => tracing::warn!(host = %ctx.hostname, error = %e, "account limit growth failed"),
+    }
 }
 
 /// Reads the connection until it ends, writing accepted state in batches; `cursor` follows
 /// the last upstream seq written to the store.
 async fn read(
-    inner: &Inner,
-    ctx: &HostContext,
+    link: Link<'_>,
     mut ws: Ws,
     cursor: &mut Option<i64>,
     shutdown: &mut watch::Receiver<bool>,
 ) -> End {
+    let Link { inner, ctx, .. } = link;
     let mut batch = Batch::default();
+    let mut pipeline = Pipeline::default();
     let mut last_seq: Option<i64> = None;
     let mut last_activity = Instant::now();
     let mut ticker = tokio::time::interval(PING_INTERVAL);
     ticker.tick().await;
+    let window = inner.config.verify_window.max(1);
+    // Good standing starts with the connection (see `limits::AccountLimitGrowth`).
+    let mut standing_since = Instant::now();
+    let growth = &inner.config.account_limit_growth;
+    let growth_every = growth
+        .after
+        .clamp(Duration::from_millis(10), Duration::from_secs(60));
+    let mut next_growth_check = Instant::now() + growth_every;
+    let mut paused_until = resume_rate(link);
     let end = loop {
         let flush_at = batch
             .started
             .map(|t| t + inner.config.flush_interval)
             .unwrap_or_else(Instant::now);
+        let can_read = pipeline.queue.len() < window && paused_until.is_none();
+        let has_head = !pipeline.queue.is_empty();
+        let resume_at = paused_until.unwrap_or_else(Instant::now);
         let step = tokio::select! {
-            frame = ws.next() => Step::Frame(frame),
+            frame = ws.next(), if can_read => Step::Frame(frame),
+            verdict = head_verdict(&mut pipeline.queue), if has_head => Step::Verdict(Box::new(verdict)),
             _ = ticker.tick() => Step::Tick,
             _ = tokio::time::sleep_until(flush_at.into()), if !batch.is_empty() => Step::Flush,
+            _ = tokio::time::sleep_until(resume_at.into()), if paused_until.is_some() => Step::Resume,
+            _ = tokio::time::sleep_until(next_growth_check.into()), if growth.enabled() => Step::Growth,
             _ = shutdown.changed() => Step::Shutdown,
         };
         match step {
             Step::Shutdown => break End::Shutdown,
+            Step::Resume => paused_until = resume_rate(link),
+            Step::Growth => {
+                grow(link, &mut standing_since).await;
+                next_growth_check = Instant::now() + growth_every;
+            }
             Step::Flush => {
                 if let Err(end) = flush(inner, ctx, &mut batch, cursor).await {
                     break end;
@@ -261,6 +462,19 @@ async fn read(
                 }
                 if ws.send(WsMessage::Ping(Default::default())).await.is_err() {
                     break End::Lost("ping failed".to_owned());
+                }
+            }
+            Step::Verdict(verdict) => {
+                let settled = settle_head(inner, ctx, &mut pipeline, *verdict, &mut batch);
+                match settled {
+                    Err(end) => break end,
+                    Ok(true) => standing_since = Instant::now(),
+                    Ok(false) => {}
+                }
+                if batch.updates.len() >= inner.config.max_batch {
+                    if let Err(end) = flush(inner, ctx, &mut batch, cursor).await {
+                        break end;
+                    }
                 }
             }
             Step::Frame(None) => break End::Lost("closed".to_owned()),
@@ -281,18 +495,33 @@ async fn read(
                     }
                     _ => continue,
                 };
-                if let Some(end) = handle_frame(inner, ctx, bytes, &mut last_seq, &mut batch).await
-                {
-                    break end;
-                }
-                if batch.updates.len() >= inner.config.max_batch {
-                    if let Err(end) = flush(inner, ctx, &mut batch, cursor).await {
-                        break end;
-                    }
+                paused_until = count_rate(link);
+                let received = receive(inner, ctx, bytes, &mut last_seq, &mut pipeline);
+                match received {
+                    Err(end) => break end,
+                    Ok(true) => standing_since = Instant::now(),
+                    Ok(false) => {}
                 }
             }
         }
     };
+    // What was read before a lost connection is still settled; on shutdown or a failed log
+    // it is not (the cursor has not passed it, so it is read again after a restart).
+    let end = match end {
+        End::Lost(_) | End::FutureCursor => {
+            let mut end = end;
+            while let Some(entry) = pipeline.queue.front_mut() {
+                let verdict = (&mut entry.verdict).await;
+                if let Err(failed) = settle_head(inner, ctx, &mut pipeline, verdict, &mut batch) {
+                    end = failed;
+                    break;
+                }
+            }
+            end
+        }
+        other => other,
+    };
+    pipeline.abort();
     // Whatever was accepted is written before leaving (unless the log failed).
     if !matches!(end, End::LogFailed(_)) {
         if let Err(failed) = flush(inner, ctx, &mut batch, cursor).await {
@@ -303,21 +532,22 @@ async fn read(
     end
 }
 
-/// Handles one binary frame; `Some` ends the connection.
-async fn handle_frame(
+/// Checks and decodes one binary frame and starts its verification. `Ok(true)`: the frame
+/// was dropped for a fault of the host's; `Err` ends the connection.
+fn receive(
     inner: &Inner,
-    ctx: &HostContext,
+    ctx: &Arc<HostContext>,
     bytes: bytes::Bytes,
     last_seq: &mut Option<i64>,
-    batch: &mut Batch,
-) -> Option<End> {
+    pipeline: &mut Pipeline,
+) -> Result<bool, End> {
     let host = ctx.hostname.as_str();
     if bytes.len() > MAX_FRAME_SIZE {
         let detail = format!("{} bytes", bytes.len());
         inner
             .drops
             .record(DropReason::FrameTooLarge, host, None, &detail);
-        return None;
+        return Ok(true);
     }
     let message = match decode_frame_bytes(&bytes) {
         Ok(message) => message,
@@ -325,14 +555,14 @@ async fn handle_frame(
             inner
                 .drops
                 .record(DropReason::BadFrame, host, None, &e.to_string());
-            return None;
+            return Ok(true);
         }
     };
     if let Message::Error(error) = &message {
         if error.error == FUTURE_CURSOR {
-            return Some(End::FutureCursor);
+            return Err(End::FutureCursor);
         }
-        return Some(End::Lost(format!(
+        return Err(End::Lost(format!(
             "upstream error {}: {}",
             error.error,
             error.message.as_deref().unwrap_or("")
@@ -349,12 +579,49 @@ async fn handle_frame(
             );
             // A host whose seq goes back was probably reset: reconnecting from the stored
             // cursor either resumes or gets `FutureCursor`, which restarts from live.
-            return Some(End::Lost(format!("upstream seq went back to {seq}")));
+            return Err(End::Lost(format!("upstream seq went back to {seq}")));
         }
     }
-    let (outcome, discontinuity) = inner.verifier.process(ctx, message).await;
-    if discontinuity {
-        inner.drops.discontinuities.fetch_add(1, Ordering::Relaxed);
+    if seq.is_some() {
+        *last_seq = seq;
+    }
+    pipeline.start(inner, ctx, message);
+    Ok(false)
+}
+
+/// Settles the oldest event in flight (whose verification gave `verdict`): account limit,
+/// event log, batch. `Ok(true)`: the event was dropped for a fault of the host's; `Err` ends
+/// the connection.
+fn settle_head(
+    inner: &Inner,
+    ctx: &HostContext,
+    pipeline: &mut Pipeline,
+    verdict: Result<(Outcome, bool), JoinError>,
+    batch: &mut Batch,
+) -> Result<bool, End> {
+    let Some(entry) = pipeline.queue.pop_front() else {
+        return Ok(false);
+    };
+    let mut faulty = false;
+    pipeline.forget(&entry);
+    let host = ctx.hostname.as_str();
+    let (outcome, discontinuity) = match verdict {
+        Ok(verdict) => verdict,
+        Err(e) => (
+            Outcome::Drop {
+                reason: DropReason::Internal,
+                did: entry.did.clone(),
+                detail: format!("verification task failed: {e}"),
+            },
+            false,
+        ),
+    };
+    let (outcome, throttled) = admit_new_account(ctx, outcome);
+    if throttled {
+        inner
+            .drops
+            .throttled_new_accounts
+            .fetch_add(1, Ordering::Relaxed);
     }
     match outcome {
         Outcome::Accept {
@@ -365,6 +632,9 @@ async fn handle_frame(
             update,
             new_account,
         } => {
+            if discontinuity {
+                inner.drops.discontinuities.fetch_add(1, Ordering::Relaxed);
+            }
             let appended = inner.log.append(&did, kind, move |seq| {
                 message.set_seq(seq);
                 encode_frame(&message)
@@ -377,7 +647,7 @@ async fn handle_frame(
                 }
                 Err(
                     e @ (atrelay_eventlog::Error::Closed | atrelay_eventlog::Error::Failed { .. }),
-                ) => return Some(End::LogFailed(e.to_string())),
+                ) => return Err(End::LogFailed(e.to_string())),
                 Err(e) => {
                     inner
                         .drops
@@ -389,15 +659,17 @@ async fn handle_frame(
             reason,
             did,
             detail,
-        } => inner.drops.record(reason, host, did.as_deref(), &detail),
+        } => {
+            faulty = reason.blames_host();
+            inner.drops.record(reason, host, did.as_deref(), &detail)
+        }
         Outcome::Ignore => {}
     }
-    if let Some(seq) = seq {
-        *last_seq = Some(seq);
+    if let Some(seq) = entry.seq {
         batch.upstream_seq = Some(seq);
         batch.started.get_or_insert_with(Instant::now);
     }
-    None
+    Ok(faulty)
 }
 
 fn note_update(

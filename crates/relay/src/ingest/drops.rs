@@ -87,6 +87,19 @@ impl DropReason {
         }
     }
 
+    /// Whether the drop is the host's fault (a malformed, forged or out-of-order event), as
+    /// opposed to the account's status or the relay's own trouble: such drops break a host's
+    /// good standing (see `limits::AccountLimitGrowth`).
+    pub fn blames_host(self) -> bool {
+        !matches!(
+            self,
+            DropReason::UnknownFrame
+                | DropReason::ResolveFailed
+                | DropReason::InactiveAccount
+                | DropReason::Internal
+        )
+    }
+
     fn index(self) -> usize {
         DropReason::ALL
             .iter()
@@ -109,6 +122,17 @@ pub struct DropCounters {
     pub accepted: AtomicU64,
     /// Upstream `FutureCursor` errors recovered by restarting from live.
     pub future_cursor_resets: AtomicU64,
+    /// The most events one host had in verification at once (more than one means different
+    /// DIDs verified in parallel).
+    pub peak_verifications_in_flight: AtomicU64,
+    /// New accounts throttled because their host reached its account limit.
+    pub throttled_new_accounts: AtomicU64,
+    /// Accounts let in again because their host's account limit rose.
+    pub unthrottled_accounts: AtomicU64,
+    /// Account limits raised by the growth rule.
+    pub account_limit_growths: AtomicU64,
+    /// Times a host's socket was left unread because it reached an event rate limit.
+    pub rate_limit_pauses: AtomicU64,
 }
 
 /// At most one log line per reason in this many milliseconds.

@@ -17,9 +17,12 @@ mod accounts;
 mod backoff;
 mod connection;
 mod drops;
+pub mod limits;
+pub mod ratelimit;
 pub mod verify;
 
 use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -31,6 +34,8 @@ use tokio::task::JoinHandle;
 
 pub use accounts::{AccountCache, AccountState};
 pub use drops::{DropCounters, DropReason};
+pub use limits::{AccountLimitGrowth, LimitChange};
+pub use ratelimit::{HostLimiter, RatePolicy, WindowUsage};
 
 /// How ingest behaves. [`Default`] is the production policy.
 #[derive(Debug, Clone)]
@@ -42,6 +47,9 @@ pub struct IngestConfig {
     pub lenient: bool,
     /// Account limit of a new host.
     pub default_account_limit: i64,
+    /// Follow a host without a stored cursor from its live position instead of `cursor=0`
+    /// (its oldest event).
+    pub new_hosts_live_only: bool,
     /// New hosts a public `requestCrawl` may add per 24 hours, unless the store's setting says
     /// otherwise.
     pub new_hosts_per_day: i64,
@@ -68,6 +76,13 @@ pub struct IngestConfig {
     pub idle_timeout: Duration,
     /// Limit on the `describeServer` probe of `requestCrawl`.
     pub probe_timeout: Duration,
+    /// Most events of one host verified at once (different DIDs in parallel, one DID in
+    /// order); a full window stops reading the host's socket.
+    pub verify_window: usize,
+    /// Event rate limits per host ([`ratelimit`]).
+    pub rate_policy: RatePolicy,
+    /// Automatic growth of account limits ([`limits::AccountLimitGrowth`]).
+    pub account_limit_growth: AccountLimitGrowth,
 }
 
 impl Default for IngestConfig {
@@ -76,6 +91,7 @@ impl Default for IngestConfig {
             allow_insecure_hosts: false,
             lenient: false,
             default_account_limit: 100,
+            new_hosts_live_only: false,
             new_hosts_per_day: 50,
             request_crawl_enabled: true,
             backoff_base: Duration::from_secs(1),
@@ -88,6 +104,9 @@ impl Default for IngestConfig {
             account_cache_size: 1_000_000,
             idle_timeout: Duration::from_secs(120),
             probe_timeout: Duration::from_secs(5),
+            verify_window: 128,
+            rate_policy: RatePolicy::default(),
+            account_limit_growth: AccountLimitGrowth::default(),
         }
     }
 }
@@ -99,8 +118,22 @@ impl IngestConfig {
             allow_insecure_hosts: config.allow_insecure_hosts,
             lenient: config.lenient_sync_validation,
             default_account_limit: config.default_account_limit,
+            new_hosts_live_only: config.new_hosts_live_only,
             new_hosts_per_day: config.new_hosts_per_day_limit,
             request_crawl_enabled: !config.disable_request_crawl,
+            rate_policy: RatePolicy {
+                per_second: config.host_events_per_second,
+                per_hour: config.host_events_per_hour,
+                per_day: config.host_events_per_day,
+                trusted_per_second: config.trusted_host_events_per_second,
+                trusted_per_hour: config.trusted_host_events_per_hour,
+                trusted_per_day: config.trusted_host_events_per_day,
+            },
+            account_limit_growth: AccountLimitGrowth {
+                after: Duration::from_secs(config.account_limit_growth_days * 24 * 60 * 60),
+                factor: config.account_limit_growth_factor,
+                cap: config.account_limit_growth_cap,
+            },
             ..IngestConfig::default()
         }
     }
@@ -126,6 +159,27 @@ pub fn http_resolver(plc_url: &str, dev_mode: bool) -> Result<Arc<dyn Resolver>,
 /// The `User-Agent` of upstream connections; says "atproto-relay" so PDSes can tell.
 pub const USER_AGENT: &str = concat!("atrelay/", env!("CARGO_PKG_VERSION"), " (atproto-relay)");
 
+/// One followed host's limits and how much of them it uses ([`Ingest::host_rates`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct HostRateState {
+    /// The host's id.
+    pub host_id: i64,
+    /// The host's name.
+    pub hostname: String,
+    /// Trusted hosts get the trusted event rates.
+    pub trusted: bool,
+    /// New accounts beyond this many are throttled.
+    pub account_limit: i64,
+    /// Accounts the host serves (as ingest counts them).
+    pub account_count: i64,
+    /// Per second, per hour and per day: the limit and the events counted.
+    pub windows: [WindowUsage; 3],
+    /// Times reading the host was paused because a window was full.
+    pub pauses: u64,
+    /// Whether reading is paused right now.
+    pub paused: bool,
+}
+
 /// The ingest side of the relay. Cheap to clone.
 #[derive(Clone)]
 pub struct Ingest {
@@ -147,6 +201,10 @@ struct Inner {
 
 struct Running {
     retry: Arc<Notify>,
+    /// The host as its task and its verifications see it (limits, account count).
+    ctx: Arc<verify::HostContext>,
+    /// The host's event rate windows.
+    limiter: Arc<Mutex<HostLimiter>>,
     handle: JoinHandle<()>,
 }
 
@@ -224,13 +282,75 @@ impl Ingest {
             }
         }
         let retry = Arc::new(Notify::new());
+        let ctx = Arc::new(verify::HostContext {
+            id: host.id,
+            hostname: host.hostname.clone(),
+            trusted: host.trusted,
+            account_limit: AtomicI64::new(host.limits.account_limit),
+            account_count: AtomicI64::new(host.account_count),
+        });
+        let limiter = Arc::new(Mutex::new(HostLimiter::new(
+            &self.inner.config.rate_policy,
+            host.trusted,
+            &host.limits,
+        )));
         let handle = tokio::spawn(connection::run_host(
             self.inner.clone(),
             host.clone(),
+            ctx.clone(),
+            limiter.clone(),
             retry.clone(),
             self.inner.shutdown.subscribe(),
         ));
-        tasks.insert(host.id, Running { retry, handle });
+        tasks.insert(
+            host.id,
+            Running {
+                retry,
+                ctx,
+                limiter,
+                handle,
+            },
+        );
+    }
+
+    /// Sets a host's account limit (for the admin `changeLimits`): stored, applied at once to
+    /// the host's running task and its event rates (which scale with it), and when it rises
+    /// the oldest accounts throttled by the limit are let in, as many as fit, each announced
+    /// by a `#account` event. Lowering it throttles no existing account, only new ones.
+    ///
+    /// # Errors
+    /// [`StoreError::HostNotFound`], or the store's error.
+    pub async fn change_account_limit(
+        &self,
+        host_id: i64,
+        new_limit: i64,
+    ) -> Result<LimitChange, StoreError> {
+        self.inner.change_account_limit(host_id, new_limit).await
+    }
+
+    /// The rate-limit state of every followed host, by host id: limits and current use of
+    /// each window, account limit and count, and how often reading was paused.
+    pub fn host_rates(&self) -> Vec<HostRateState> {
+        let now = Instant::now();
+        let mut states: Vec<HostRateState> = lock(&self.inner.tasks)
+            .iter()
+            .filter(|(_, running)| !running.handle.is_finished())
+            .map(|(id, running)| {
+                let limiter = lock(&running.limiter);
+                HostRateState {
+                    host_id: *id,
+                    hostname: running.ctx.hostname.clone(),
+                    trusted: running.ctx.trusted,
+                    account_limit: running.ctx.account_limit.load(Ordering::Relaxed),
+                    account_count: running.ctx.account_count.load(Ordering::Relaxed),
+                    windows: limiter.usage(now),
+                    pauses: limiter.pauses,
+                    paused: limiter.paused_until.is_some_and(|until| until > now),
+                }
+            })
+            .collect();
+        states.sort_by_key(|s| s.host_id);
+        states
     }
 
     /// Whether a task follows the host.

@@ -28,17 +28,80 @@ pub const KIND_ACCOUNT: u8 = 5;
 /// Event-log kind byte of `#sync`.
 pub const KIND_SYNC: u8 = 6;
 
-/// The host an event arrived from, as the checks need it.
-#[derive(Debug, Clone)]
+/// The host an event arrived from, as the checks need it; shared (in an `Arc`) by the host's
+/// task, its verifications in flight and the admin side, which may change the limit.
+#[derive(Debug)]
 pub struct HostContext {
     /// The host's id.
     pub id: i64,
     /// The host's name as stored (`pds.example.com`, `localhost:2583`).
     pub hostname: String,
+    /// Trusted hosts get the higher event rates.
+    pub trusted: bool,
     /// New accounts beyond this many are throttled.
-    pub account_limit: i64,
+    pub account_limit: AtomicI64,
     /// Accounts the host serves, counted up as new ones arrive.
-    pub account_count: Arc<AtomicI64>,
+    pub account_count: AtomicI64,
+}
+
+/// The local reason of an account throttled by its host's account limit; accounts with it are
+/// the ones let in again when the limit rises.
+pub const ACCOUNT_LIMIT_REASON: &str = "host account limit reached";
+
+/// Applies the host's account limit to an accepted event of an account the relay has not
+/// stored yet. Runs in upstream order (never in parallel), so which accounts are let in does
+/// not depend on verification timing: past the limit the account is kept, visible and
+/// `throttled`; its `#identity` and `#account` are passed on (the latter saying `throttled`),
+/// its `#commit` and `#sync` are not. The flag says whether the account was throttled.
+pub fn admit_new_account(host: &HostContext, outcome: Outcome) -> (Outcome, bool) {
+    let Outcome::Accept {
+        did,
+        kind,
+        mut message,
+        mut state,
+        mut update,
+        new_account: true,
+    } = outcome
+    else {
+        return (outcome, false);
+    };
+    let limit = host.account_limit.load(Ordering::Relaxed);
+    if host.account_count.load(Ordering::Relaxed) < limit {
+        let outcome = Outcome::Accept {
+            did,
+            kind,
+            message,
+            state,
+            update,
+            new_account: true,
+        };
+        return (outcome, false);
+    }
+    if matches!(kind, KIND_COMMIT | KIND_SYNC) {
+        let outcome = drop(
+            DropReason::InactiveAccount,
+            &did,
+            format!("status {:?}", Some(AccountStatus::Throttled)),
+        );
+        return (outcome, true);
+    }
+    state.local_status = AccountStatus::Throttled;
+    state.repo = None;
+    update.initial_local_status = AccountStatus::Throttled;
+    update.initial_local_reason = Some(format!("{ACCOUNT_LIMIT_REASON} ({limit})"));
+    if let Message::Account(account) = &mut message {
+        account.active = false;
+        account.status = Some(WireStatus::Throttled);
+    }
+    let outcome = Outcome::Accept {
+        did,
+        kind,
+        message,
+        state,
+        update,
+        new_account: true,
+    };
+    (outcome, true)
 }
 
 /// What to do with one event.
@@ -129,14 +192,12 @@ impl Verifier {
             Ok(identity) => identity,
             Err(outcome) => return (outcome, false),
         };
-        let mut state = match self.accounts.get(&self.store, &did, host.id).await {
+        // A new account's place under the host's account limit is decided when the event is
+        // settled, in upstream order: see [`admit_new_account`].
+        let state = match self.accounts.get(&self.store, &did, host.id).await {
             Ok(state) => state,
             Err(err) => return (drop(DropReason::Internal, &did, err.to_string()), false),
         };
-        if !state.known && host.account_count.load(Ordering::Relaxed) >= host.account_limit {
-            // Past the host's account limit: kept, visible, but not passed on.
-            state.local_status = AccountStatus::Throttled;
-        }
         match message {
             Message::Commit(_) | Message::Sync(_) => {
                 self.repo_event(host, did, identity, state, message).await
@@ -200,14 +261,11 @@ impl Verifier {
         mut state: AccountState,
     ) -> (AccountUpdate, AccountState, bool) {
         let new_account = !state.known;
-        let mut update =
-            AccountUpdate::new(did, host.id).with_upstream_status(state.upstream_status);
+        let mut update = AccountUpdate::new(did, host.id)
+            .with_upstream_status(state.upstream_status)
+            .with_desynchronized(state.desynchronized);
         if new_account {
             update.initial_local_status = state.local_status;
-            if state.local_status == AccountStatus::Throttled {
-                update.initial_local_reason =
-                    Some(format!("host account limit {} reached", host.account_limit));
-            }
         }
         state.host_id = host.id;
         state.known = true;
@@ -473,7 +531,8 @@ fn failure_outcome(did: &str, failure: Failure) -> Outcome {
     }
 }
 
-fn wire_status(status: AccountStatus) -> WireStatus {
+/// The wire form of a stored status.
+pub(crate) fn wire_status(status: AccountStatus) -> WireStatus {
     match status {
         AccountStatus::Takendown => WireStatus::Takendown,
         AccountStatus::Suspended => WireStatus::Suspended,
