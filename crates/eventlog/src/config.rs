@@ -63,6 +63,9 @@ pub struct Config {
     /// Capacity of the live broadcast each reader follows once caught up. A reader that
     /// lags further than this falls back to reading the files, without a gap. Default 16,384.
     pub live_buffer: usize,
+    /// Kinds still delivered for a taken-down DID, so consumers learn of the takedown itself
+    /// (the relay lists its `#account` kind here). Default: none.
+    pub takedown_visible_kinds: Vec<u8>,
 }
 
 impl Config {
@@ -78,6 +81,7 @@ impl Config {
             retention_check_interval: Duration::from_secs(60),
             seq_floor: 1,
             live_buffer: 16 * 1024,
+            takedown_visible_kinds: Vec::new(),
         }
     }
 

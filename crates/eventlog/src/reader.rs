@@ -195,6 +195,12 @@ impl Reader {
         }
     }
 
+    /// Whether a taken-down DID's event of this kind is withheld.
+    fn is_hidden(&mut self, kind: u8, did: &[u8]) -> bool {
+        !self.shared.config.takedown_visible_kinds.contains(&kind)
+            && self.takedowns.contains(&self.shared.takedowns, did)
+    }
+
     /// Takes one live event: `None` if it was skipped (or the reader fell back to replay).
     async fn next_live(&mut self) -> Result<Option<Event>, Error> {
         let Some(rx) = self.live.as_mut() else {
@@ -207,7 +213,7 @@ impl Reader {
                     return Ok(None);
                 }
                 self.last = event.seq;
-                if self.takedowns.contains(&self.shared.takedowns, &event.did) {
+                if self.is_hidden(event.kind, &event.did) {
                     return Ok(None);
                 }
                 Ok(Some(event))
@@ -253,7 +259,7 @@ impl Reader {
         self.strict = true;
         for record in batch.records {
             self.last = record.seq;
-            if self.takedowns.contains(&self.shared.takedowns, &record.did) {
+            if self.is_hidden(record.kind, &record.did) {
                 continue;
             }
             let OwnedRecord {
