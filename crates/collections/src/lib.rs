@@ -25,7 +25,7 @@ mod meta;
 mod op;
 mod snapshot;
 
-pub use backfill::{Backfill, BackfillConfig, CrawlState, HostCheck, HostProgress};
+pub use backfill::{AccountCheck, Backfill, BackfillConfig, CrawlState, HostCheck, HostProgress};
 pub use error::{BackfillError, FetchError, IndexError, SnapshotError};
 pub use index::{
     AccountState, CollectionIndex, CommitOutcome, ReposPage, SnapshotOutcome, DEFAULT_LIST_LIMIT,

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 
 use atrelay_repo::car::Car;
 use atrelay_repo::commit::Commit;
+use atrelay_repo::crypto::PublicKey;
 use atrelay_repo::mst::Tree;
 use atrelay_repo::syntax::validate_nsid;
 
@@ -33,12 +34,30 @@ impl RepoSnapshot {
 
     /// Reads a full repository CAR of `did`: checks every block's hash, decodes the root
     /// commit, walks the whole MST and counts keys per collection. The signature is not
-    /// checked: the CAR comes from the account's own host over HTTPS.
+    /// checked (see [`RepoSnapshot::from_signed_car`]).
     ///
     /// # Errors
     ///
     /// Any [`SnapshotError`]: malformed CAR, commit or MST, a missing block, another DID.
     pub fn from_car(did: &str, car_bytes: &[u8]) -> Result<Self, SnapshotError> {
+        Self::read(did, car_bytes, None)
+    }
+
+    /// [`RepoSnapshot::from_car`], and the root commit must be signed by `key` (the account's
+    /// current signing key), so a host cannot seed counts for a repository it does not hold.
+    ///
+    /// # Errors
+    ///
+    /// As [`RepoSnapshot::from_car`], and [`SnapshotError::Commit`] for a bad signature.
+    pub fn from_signed_car(
+        did: &str,
+        car_bytes: &[u8],
+        key: &PublicKey,
+    ) -> Result<Self, SnapshotError> {
+        Self::read(did, car_bytes, Some(key))
+    }
+
+    fn read(did: &str, car_bytes: &[u8], key: Option<&PublicKey>) -> Result<Self, SnapshotError> {
         let car = Car::read(car_bytes, car_bytes.len())?;
         let block = car.get(&car.root()).ok_or(SnapshotError::MissingCommit)?;
         let commit = Commit::decode(block)?;
@@ -47,6 +66,9 @@ impl RepoSnapshot {
                 expected: did.to_owned(),
                 found: commit.did,
             });
+        }
+        if let Some(key) = key {
+            commit.verify_signature(key)?;
         }
         let rev = commit.rev.ok_or(SnapshotError::NoRev)?;
         let tree = Tree::load_complete(&car, commit.data)?;

@@ -18,9 +18,12 @@ mod pacer;
 mod progress;
 
 use std::collections::{BTreeMap, HashMap};
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
+use atrelay_repo::crypto::PublicKey;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
@@ -35,6 +38,16 @@ pub use progress::{CrawlState, HostProgress};
 /// Decides whether `hostname` may speak for `did` (`(did, hostname) -> bool`); the relay
 /// passes its own account → host mapping so a host cannot seed accounts it does not hold.
 pub type HostCheck = Arc<dyn Fn(&str, &str) -> bool + Send + Sync>;
+
+/// Confirms that a listed account may be indexed from the crawled host: given `(did,
+/// hostname)`, resolves the account and answers its current signing key when its DID document
+/// names `hostname` as its PDS, or a reason to skip it. The crawler then accepts the
+/// repository only if its commit is signed by that key.
+pub type AccountCheck = Arc<
+    dyn Fn(String, String) -> Pin<Box<dyn Future<Output = Result<PublicKey, String>> + Send>>
+        + Send
+        + Sync,
+>;
 
 /// Crawler settings.
 #[derive(Clone)]
@@ -53,6 +66,9 @@ pub struct BackfillConfig {
     pub retry_backoff: Duration,
     /// Optional ownership check of listed accounts.
     pub host_check: Option<HostCheck>,
+    /// Optional identity check: with it, a repository is indexed only when the account's DID
+    /// document names the crawled host and its commit is signed by the account's key.
+    pub account_check: Option<AccountCheck>,
 }
 
 impl std::fmt::Debug for BackfillConfig {
@@ -65,6 +81,7 @@ impl std::fmt::Debug for BackfillConfig {
             .field("page_attempts", &self.page_attempts)
             .field("retry_backoff", &self.retry_backoff)
             .field("host_check", &self.host_check.is_some())
+            .field("account_check", &self.account_check.is_some())
             .finish()
     }
 }
@@ -79,6 +96,7 @@ impl Default for BackfillConfig {
             page_attempts: 5,
             retry_backoff: Duration::from_secs(10),
             host_check: None,
+            account_check: None,
         }
     }
 }
@@ -219,6 +237,26 @@ impl Backfill {
     /// host reports inactive, the account is hidden and the error is returned.
     pub async fn refresh_account(&self, did: &str, base_url: &str) -> Result<(), FetchError> {
         let base = base_url.trim_end_matches('/');
+        let key = match &self.shared.config.account_check {
+            Some(check) => {
+                let hostname = reqwest::Url::parse(base)
+                    .ok()
+                    .and_then(|url| {
+                        let host = url.host_str()?.to_owned();
+                        Some(match url.port() {
+                            Some(port) => format!("{host}:{port}"),
+                            None => host,
+                        })
+                    })
+                    .unwrap_or_default();
+                Some(
+                    check(did.to_owned(), hostname)
+                        .await
+                        .map_err(FetchError::Malformed)?,
+                )
+            }
+            None => None,
+        };
         let car = match self.shared.client.get_repo(base, did).await {
             Ok(car) => car,
             Err(error) => {
@@ -231,7 +269,7 @@ impl Backfill {
             }
         };
         self.shared
-            .index_car(did, car)
+            .index_car(did, car, key)
             .await
             .map_err(FetchError::Malformed)
     }
@@ -488,6 +526,16 @@ impl Shared {
                 Err(error) => RepoOutcome::Failed(format!("{did}: {error}")),
             };
         }
+        let key = match &self.config.account_check {
+            Some(check) => match check(did.to_owned(), hostname.to_owned()).await {
+                Ok(key) => Some(key),
+                Err(reason) => {
+                    tracing::debug!(%did, host = %hostname, %reason, "crawl skips account");
+                    return RepoOutcome::Skipped;
+                }
+            },
+            None => None,
+        };
         pacer.wait().await;
         let car = match self.client.get_repo(base, did).await {
             Ok(car) => car,
@@ -499,18 +547,28 @@ impl Shared {
             }
             Err(error) => return RepoOutcome::Failed(format!("{did}: getRepo: {error}")),
         };
-        match self.index_car(did, car).await {
+        match self.index_car(did, car, key).await {
             Ok(()) => RepoOutcome::Indexed,
             Err(error) => RepoOutcome::Failed(format!("{did}: {error}")),
         }
     }
 
-    /// Counts a repository CAR and applies it as the account's snapshot (off the runtime).
-    async fn index_car(&self, did: &str, car: Vec<u8>) -> Result<(), String> {
+    /// Counts a repository CAR, checking its signature when `key` is given, and applies it
+    /// as the account's snapshot (off the runtime).
+    async fn index_car(
+        &self,
+        did: &str,
+        car: Vec<u8>,
+        key: Option<PublicKey>,
+    ) -> Result<(), String> {
         let index = self.index.clone();
         let did = did.to_owned();
         tokio::task::spawn_blocking(move || -> Result<(), String> {
-            let snapshot = RepoSnapshot::from_car(&did, &car).map_err(|e| e.to_string())?;
+            let snapshot = match &key {
+                Some(key) => RepoSnapshot::from_signed_car(&did, &car, key),
+                None => RepoSnapshot::from_car(&did, &car),
+            }
+            .map_err(|e| e.to_string())?;
             index
                 .apply_snapshot(&did, &snapshot)
                 .map_err(|e| e.to_string())?;

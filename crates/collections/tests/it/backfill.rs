@@ -243,3 +243,63 @@ async fn sync_event_unseeds_and_refresh_reseeds() {
         "hidden while suspended"
     );
 }
+
+#[tokio::test]
+async fn account_check_keeps_out_foreign_accounts_and_unsigned_repositories() {
+    use std::sync::Arc;
+
+    use atrelay_repo::crypto::SigningKey;
+
+    let (_dir, index) = temp_index();
+    let (_d, pds, dids) = populated_pds(2).await;
+    let (forged, foreign) = (dids[0].clone(), dids[1].clone());
+    let mut keys = std::collections::HashMap::new();
+    for did in &dids {
+        let key = if *did == forged {
+            // The repository is signed with the PDS's key, not this one.
+            SigningKey::generate_k256().public_key()
+        } else {
+            pds.with_repo(did, |repo| repo.signing_key().public_key())
+                .expect("repo")
+        };
+        keys.insert(did.clone(), key);
+    }
+    let keys = Arc::new(keys);
+    let expected_host = pds.hostname().to_owned();
+    let check: atrelay_collections::AccountCheck = Arc::new(move |did, hostname| {
+        let keys = keys.clone();
+        let foreign = foreign.clone();
+        let expected_host = expected_host.clone();
+        Box::pin(async move {
+            assert_eq!(hostname, expected_host);
+            if did == foreign {
+                return Err("the DID document names another host".to_owned());
+            }
+            keys.get(&did).cloned().ok_or_else(|| "unknown".to_owned())
+        })
+    });
+    let config = BackfillConfig {
+        account_check: Some(check),
+        ..fast_config(10)
+    };
+    let backfill = Backfill::new(index.clone(), config).expect("backfill");
+    backfill
+        .start_host(pds.hostname(), &pds.url())
+        .expect("start");
+    let progress = backfill.wait_idle(pds.hostname()).await.expect("progress");
+    assert_eq!(progress.state, CrawlState::Done, "{progress:?}");
+    assert_eq!(
+        progress.repos_indexed,
+        dids.len() as u64 - 2,
+        "{progress:?}"
+    );
+    assert_eq!(progress.repos_skipped, 1, "{progress:?}");
+    assert_eq!(progress.repos_failed, 1, "{progress:?}");
+    assert!(progress
+        .last_error
+        .as_deref()
+        .is_some_and(|e| e.contains(&dids[0])));
+    assert!(index.account(&dids[0]).expect("read").is_none());
+    assert!(index.account(&dids[1]).expect("read").is_none());
+    assert_matches_pds(&index, &pds, &dids[2..]);
+}
