@@ -17,6 +17,12 @@
 //!   redial from its stored cursor, where indigo drops it and reads on. The frame after it (an
 //!   older `seq` 5) is then never replayed by the host, so it is dropped without being read:
 //!   one `seq-not-increasing` drop, not two.
+//! - rev_ordering.json's first dropped commit carries the rev `3lmxjza3nva00`, which is not a
+//!   TID (`0` is outside the TID alphabet): indigo drops it as not newer than the stored rev,
+//!   ours refuses its syntax first (`bad-rev`).
+//! - Lenient mode accepts update and delete ops without `prev` (post_lifecycle_legacy.json,
+//!   deactivation.json) by checking their claims in the new tree and skipping inversion, as
+//!   indigo does; strict mode refuses them.
 //! - A commit whose `since` does not chain to the stored rev (the commits after a dropped one
 //!   in deactivation.json and post_lifecycle_legacy.json) passes as in indigo, and is also
 //!   counted as a discontinuity with the account marked desynchronized.
