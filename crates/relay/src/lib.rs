@@ -3,7 +3,9 @@
 //! The binary in `main.rs` only parses the command line and calls into this crate.
 #![deny(missing_docs)]
 
+pub mod admin;
 pub mod api;
+pub mod collection_crawl;
 pub mod collection_feed;
 pub mod config;
 pub mod consumers;

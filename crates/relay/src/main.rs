@@ -1,6 +1,7 @@
 //! `atrelay`: the relay binary. Parses the command line and hands off to the library crate.
 
 use atrelay::{
+    admin::AdminAuth,
     config::ServeConfig,
     consumers::{ConsumerLimits, Consumers},
     firehose::FirehoseConfig,
@@ -81,7 +82,20 @@ async fn run_serve(config: ServeConfig) -> anyhow::Result<()> {
     let collections =
         atrelay_collections::CollectionIndex::open(config.persist_dir.join("collections"))?;
     let feed = atrelay::collection_feed::spawn(log.clone(), collections.clone())?;
+    let backfill = atrelay_collections::Backfill::new(
+        collections.clone(),
+        atrelay_collections::BackfillConfig {
+            account_check: Some(atrelay::collection_crawl::account_check(
+                ingest.resolver().clone(),
+            )),
+            ..atrelay_collections::BackfillConfig::default()
+        },
+    )?;
+    let resumed = backfill.resume();
+    let recheck = backfill.spawn_recheck(COLLECTION_RECHECK_INTERVAL);
+    tracing::info!(hosts = resumed, "collection backfill resumed");
     let state = AppState {
+        backfill: Some(backfill.clone()),
         collections: collections.clone(),
         ingest: ingest.clone(),
         store: store.clone(),
@@ -107,8 +121,18 @@ async fn run_serve(config: ServeConfig) -> anyhow::Result<()> {
     tracing::info!(addr = %listener.local_addr()?, "API listening");
     let followed = ingest.resubscribe_all().await?;
     tracing::info!(hosts = followed, "following upstream hosts");
-    server::serve(listener, server::router(state), shutdown_signal()).await?;
+    let (auth, generated) = AdminAuth::configured_or_random(config.admin_passwords.clone());
+    if let Some(password) = generated {
+        tracing::warn!(
+            "no admin password configured (RELAY_ADMIN_PASSWORD); for this run the admin \
+             API accepts user admin with password {password}"
+        );
+    }
+    let router = server::router_with_admin(state, auth);
+    server::serve(listener, router, shutdown_signal()).await?;
     ingest.shutdown().await;
+    recheck.abort();
+    backfill.shutdown().await;
     log.close()?;
     // The feed ends once the log is closed; then make the index durable.
     let _ = tokio::task::spawn_blocking(move || feed.join()).await;
@@ -118,8 +142,13 @@ async fn run_serve(config: ServeConfig) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// How often finished collection crawls are repeated to repair drift.
+const COLLECTION_RECHECK_INTERVAL: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
+
 fn event_log_config(config: &ServeConfig) -> atrelay_eventlog::Config {
     let mut log = atrelay_eventlog::Config::new(config.persist_dir.join("events"));
+    // Consumers still learn of a takedown from its `#account` event.
+    log.takedown_visible_kinds = vec![atrelay::ingest::verify::KIND_ACCOUNT];
     log.seq_floor = config.initial_seq;
     log.retention_age = std::time::Duration::from_secs(config.replay_window_hours * 3600);
     if config.replay_max_bytes > 0 {

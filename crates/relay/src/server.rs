@@ -13,6 +13,7 @@ use tokio::net::TcpListener;
 use tower_http::{cors::CorsLayer, set_header::SetResponseHeaderLayer};
 
 use crate::{
+    admin::{self, AdminAuth},
     api::{crawl, hosts, repos},
     firehose,
     state::AppState,
@@ -21,8 +22,17 @@ use crate::{
 /// The value of the `Server` header on every response.
 pub const SERVER_HEADER: &str = concat!("atrelay/", env!("CARGO_PKG_VERSION"), " (atproto-relay)");
 
-/// Builds the router of the public API.
+/// Builds the router of the public API (no admin routes).
 pub fn router(state: AppState) -> Router {
+    with_common_layers(public_routes(state))
+}
+
+/// Builds the router of the whole service: the public API and `/admin/*` behind `auth`.
+pub fn router_with_admin(state: AppState, auth: AdminAuth) -> Router {
+    with_common_layers(public_routes(state.clone()).merge(admin::router(state, auth)))
+}
+
+fn public_routes(state: AppState) -> Router {
     let collections = state.collections.clone();
     Router::new()
         .route("/", get(banner))
@@ -53,6 +63,11 @@ pub fn router(state: AppState) -> Router {
         .route("/xrpc/com.atproto.sync.getRepo", get(repos::get_repo))
         .with_state(state)
         .merge(atrelay_collections::http::router(collections))
+}
+
+/// CORS for browser clients and the `Server` header on every response.
+fn with_common_layers(router: Router) -> Router {
+    router
         .layer(CorsLayer::permissive())
         .layer(SetResponseHeaderLayer::overriding(
             header::SERVER,

@@ -23,4 +23,7 @@ pub struct AppState {
     pub collections: atrelay_collections::CollectionIndex,
     /// Upstream subscriptions, verification and account state (`requestCrawl` adds hosts).
     pub ingest: Ingest,
+    /// The collection index's crawler: started for every new host and on admin request.
+    /// `None` leaves the index to live commits alone.
+    pub backfill: Option<atrelay_collections::Backfill>,
 }

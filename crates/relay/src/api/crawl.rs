@@ -17,7 +17,7 @@ use axum::{
 };
 use serde::Deserialize;
 
-use atrelay_store::{HostLimits, HostStatus, NewHost, StoreError};
+use atrelay_store::{Host, HostLimits, HostStatus, NewHost, StoreError};
 
 use crate::outbound::{split_host_port, Outbound, OutboundError};
 use crate::{ingest::USER_AGENT, state::AppState, xrpc::XrpcError};
@@ -173,6 +173,17 @@ fn store_error(err: StoreError) -> XrpcError {
     XrpcError::internal()
 }
 
+/// Who asks for a crawl: the public endpoint, or an operator through the admin API, which
+/// bypasses the enabled switch and the new-hosts-per-day limit (never the bans, the address
+/// checks or the probe).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Requester {
+    /// `POST /xrpc/com.atproto.sync.requestCrawl`.
+    Public,
+    /// `POST /admin/pds/requestCrawl`.
+    Admin,
+}
+
 /// `POST /xrpc/com.atproto.sync.requestCrawl {hostname}`: 200 with an empty JSON object once
 /// the host is followed.
 pub async fn request_crawl(
@@ -181,11 +192,26 @@ pub async fn request_crawl(
 ) -> Result<Json<serde_json::Value>, XrpcError> {
     let Json(input) =
         body.map_err(|e| XrpcError::invalid_request(format!("expected {{hostname}}: {e}")))?;
+    follow_host(&state, &input.hostname, Requester::Public).await?;
+    Ok(Json(serde_json::json!({})))
+}
+
+/// Checks `hostname` as the requester's rules say, then follows it (a new host is created, a
+/// known offline one is retried at once, and a new host's collections are crawled).
+///
+/// # Errors
+/// The XRPC error to answer with.
+pub async fn follow_host(
+    state: &AppState,
+    hostname: &str,
+    requester: Requester,
+) -> Result<Host, XrpcError> {
     let config = state.ingest.config().clone();
     let settings = state.store.settings().await.map_err(store_error)?;
-    if !settings
-        .request_crawl_enabled
-        .unwrap_or(config.request_crawl_enabled)
+    if requester == Requester::Public
+        && !settings
+            .request_crawl_enabled
+            .unwrap_or(config.request_crawl_enabled)
     {
         return Err(XrpcError::new(
             StatusCode::FORBIDDEN,
@@ -193,7 +219,7 @@ pub async fn request_crawl(
             "requestCrawl is disabled on this relay",
         ));
     }
-    let target = parse_hostname(&input.hostname, config.allow_insecure_hosts)
+    let target = parse_hostname(hostname, config.allow_insecure_hosts)
         .map_err(XrpcError::invalid_request)?;
     if state
         .store
@@ -219,6 +245,7 @@ pub async fn request_crawl(
         check_public(&target.hostname).await?;
     }
     probe(&target, config.probe_timeout, config.allow_insecure_hosts).await?;
+    let is_new = existing.is_none();
     let host = match existing {
         Some(mut host) => {
             if matches!(host.status, HostStatus::Offline | HostStatus::Idle) {
@@ -235,7 +262,7 @@ pub async fn request_crawl(
             let limit = settings
                 .new_hosts_per_day
                 .unwrap_or(config.new_hosts_per_day);
-            if !state.ingest.take_new_host_slot(limit) {
+            if requester == Requester::Public && !state.ingest.take_new_host_slot(limit) {
                 return Err(XrpcError::new(
                     StatusCode::TOO_MANY_REQUESTS,
                     "RateLimitExceeded",
@@ -265,9 +292,25 @@ pub async fn request_crawl(
             }
         }
     };
-    tracing::info!(host = %host.hostname, id = host.id, "requestCrawl: following host");
-    state.ingest.subscribe(host);
-    Ok(Json(serde_json::json!({})))
+    tracing::info!(host = %host.hostname, id = host.id, ?requester, "requestCrawl: following host");
+    state.ingest.subscribe(host.clone());
+    if is_new {
+        start_backfill(state, &host);
+    }
+    Ok(host)
+}
+
+/// Starts the collection index's crawl of a host the relay has just begun to follow, so its
+/// accounts' existing records are listed, not only those written from now on.
+fn start_backfill(state: &AppState, host: &Host) {
+    let Some(backfill) = &state.backfill else {
+        return;
+    };
+    let scheme = if host.no_ssl { "http" } else { "https" };
+    let base_url = format!("{scheme}://{}", host.hostname);
+    if let Err(error) = backfill.start_host(&host.hostname, &base_url) {
+        tracing::warn!(host = %host.hostname, %error, "collection backfill not started");
+    }
 }
 
 /// Refuses names that resolve to loopback, private or link-local addresses.

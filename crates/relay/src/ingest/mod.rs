@@ -205,6 +205,8 @@ struct Running {
     ctx: Arc<verify::HostContext>,
     /// The host's event rate windows.
     limiter: Arc<Mutex<HostLimiter>>,
+    /// Asks this host's task alone to stop (it writes what it accepted first).
+    stop: watch::Sender<bool>,
     handle: JoinHandle<()>,
 }
 
@@ -282,6 +284,14 @@ impl Ingest {
             }
         }
         let retry = Arc::new(Notify::new());
+        let (stop, stop_rx) = watch::channel(false);
+        // The task watches one channel: relay shutdown is forwarded into the host's own.
+        let mut relay_shutdown = self.inner.shutdown.subscribe();
+        let forward = stop.clone();
+        tokio::spawn(async move {
+            let _ = relay_shutdown.wait_for(|stopped| *stopped).await;
+            let _ = forward.send(true);
+        });
         let ctx = Arc::new(verify::HostContext {
             id: host.id,
             hostname: host.hostname.clone(),
@@ -300,7 +310,7 @@ impl Ingest {
             ctx.clone(),
             limiter.clone(),
             retry.clone(),
-            self.inner.shutdown.subscribe(),
+            stop_rx,
         ));
         tasks.insert(
             host.id,
@@ -308,9 +318,33 @@ impl Ingest {
                 retry,
                 ctx,
                 limiter,
+                stop,
                 handle,
             },
         );
+    }
+
+    /// Stops following a host (an operator's `killUpstream` or `block`): its task writes what
+    /// it accepted and ends. Returns whether a running task was stopped.
+    pub async fn unsubscribe(&self, host_id: i64) -> bool {
+        let Some(running) = lock(&self.inner.tasks).remove(&host_id) else {
+            return false;
+        };
+        let was_running = !running.handle.is_finished();
+        let _ = running.stop.send(true);
+        let _ = running.handle.await;
+        was_running
+    }
+
+    /// The ids of the hosts a task follows right now.
+    pub fn subscribed_hosts(&self) -> Vec<i64> {
+        let mut ids: Vec<i64> = lock(&self.inner.tasks)
+            .iter()
+            .filter(|(_, running)| !running.handle.is_finished())
+            .map(|(id, _)| *id)
+            .collect();
+        ids.sort_unstable();
+        ids
     }
 
     /// Sets a host's account limit (for the admin `changeLimits`): stored, applied at once to

@@ -15,6 +15,9 @@ use atrelay::{
 use atrelay_eventlog::{Durability, EventLog};
 use atrelay_store::{ConnectOptions, Store};
 
+/// The admin password of every test relay.
+pub const ADMIN_PASSWORD: &str = "test-admin-password";
+
 /// A running relay API and the store behind it.
 pub struct TestRelay {
     /// `http://127.0.0.1:<port>`.
@@ -142,6 +145,7 @@ impl TestRelay {
         let mut log_config = atrelay_eventlog::Config::new(log_dir.path().join("events"));
         log_config.durability = Durability::OsBuffered;
         log_config.segment_bytes = 64 << 10;
+        log_config.takedown_visible_kinds = vec![atrelay::ingest::verify::KIND_ACCOUNT];
         let log = EventLog::open(log_config).unwrap();
         let ingest = match &setup {
             Some(setup) => Ingest::new(
@@ -163,7 +167,20 @@ impl TestRelay {
         let collections =
             atrelay_collections::CollectionIndex::open(log_dir.path().join("collections")).unwrap();
         atrelay::collection_feed::spawn(log.clone(), collections.clone()).unwrap();
+        let backfill = atrelay_collections::Backfill::new(
+            collections.clone(),
+            atrelay_collections::BackfillConfig {
+                requests_per_second: 200.0,
+                retry_backoff: std::time::Duration::from_millis(50),
+                account_check: Some(atrelay::collection_crawl::account_check(
+                    ingest.resolver().clone(),
+                )),
+                ..atrelay_collections::BackfillConfig::default()
+            },
+        )
+        .unwrap();
         let state = AppState {
+            backfill: Some(backfill),
             collections,
             ingest,
             store: store.clone(),
@@ -178,7 +195,10 @@ impl TestRelay {
                 ..FirehoseConfig::default()
             },
         };
-        let router = server::router(state.clone());
+        let router = server::router_with_admin(
+            state.clone(),
+            atrelay::admin::AdminAuth::new([ADMIN_PASSWORD.to_owned()]),
+        );
         tokio::spawn(server::serve(listener, router, async {
             let _ = stopped.await;
         }));
@@ -207,6 +227,32 @@ impl TestRelay {
             .unwrap()
     }
 
+    /// `POST base + path_and_query` with the admin credentials and an optional JSON body.
+    pub async fn admin_post(
+        &self,
+        path_and_query: &str,
+        body: Option<serde_json::Value>,
+    ) -> reqwest::Response {
+        let request = reqwest::Client::new()
+            .post(format!("{}{path_and_query}", self.base))
+            .basic_auth("admin", Some(ADMIN_PASSWORD));
+        let request = match body {
+            Some(body) => request.json(&body),
+            None => request,
+        };
+        request.send().await.unwrap()
+    }
+
+    /// `GET base + path_and_query` with the admin credentials.
+    pub async fn admin_get(&self, path_and_query: &str) -> reqwest::Response {
+        reqwest::Client::new()
+            .get(format!("{}{path_and_query}", self.base))
+            .basic_auth("admin", Some(ADMIN_PASSWORD))
+            .send()
+            .await
+            .unwrap()
+    }
+
     /// The firehose URL with an optional cursor.
     pub fn firehose_url(&self, cursor: Option<i64>) -> String {
         let ws = self.base.replacen("http://", "ws://", 1);
@@ -222,6 +268,9 @@ impl TestRelay {
             let _ = stop.send(());
         }
         self.state.ingest.shutdown().await;
+        if let Some(backfill) = &self.state.backfill {
+            backfill.shutdown().await;
+        }
         self.log.close().unwrap();
         self.store.close().await;
         if let Cleanup::Postgres { url, schema } = &self.cleanup {
@@ -296,6 +345,9 @@ impl TestRelay {
             let _ = stop.send(());
         }
         self.state.ingest.shutdown().await;
+        if let Some(backfill) = &self.state.backfill {
+            backfill.shutdown().await;
+        }
         self.log.close().unwrap();
         self.store.close().await;
         let TestRelay {

@@ -1,0 +1,46 @@
+//! The operator API under `/admin/*`, behind HTTP Basic auth ([`auth`]). Routes and JSON shapes
+//! follow indigo's relay (`../shared/reference/indigo-relay.md` §2.2) so its dashboard and
+//! scripts work; where indigo keeps a change only in memory (the enabled switch, the per-day
+//! limit) ours is stored and survives a restart.
+//!
+//! - `subs`: upstream connections, the public `requestCrawl` switch and limit, domain bans.
+//! - `hosts`: the host list, admin `requestCrawl`, limits, block and unblock.
+//! - `repos`: takedowns.
+//! - consumers: `GET /admin/consumers/list`.
+//! - collections: `/admin/collections/crawl` (the collection index's backfill), when enabled.
+
+pub mod auth;
+pub mod hosts;
+pub mod repos;
+pub mod subs;
+
+use axum::{extract::State, middleware, routing::get, Json, Router};
+
+pub use auth::AdminAuth;
+
+use crate::{consumers::ConsumerInfo, state::AppState};
+
+/// The admin router: every route requires `auth`.
+pub fn router(state: AppState, auth: AdminAuth) -> Router {
+    let backfill = state.backfill.clone();
+    let mut router = Router::new()
+        .merge(subs::routes())
+        .merge(hosts::routes())
+        .merge(repos::routes())
+        .route("/admin/consumers/list", get(list_consumers))
+        .with_state(state);
+    if let Some(backfill) = backfill {
+        router = router.merge(atrelay_collections::http::admin_router(backfill));
+    }
+    router.layer(middleware::from_fn_with_state(auth, auth::require_admin))
+}
+
+/// `GET /admin/consumers/list`: the connected firehose consumers.
+async fn list_consumers(State(state): State<AppState>) -> Json<Vec<ConsumerInfo>> {
+    Json(state.consumers.list())
+}
+
+/// The `{"success": "true"}` body indigo's admin routes answer with.
+fn success() -> Json<serde_json::Value> {
+    Json(serde_json::json!({ "success": "true" }))
+}

@@ -1,0 +1,155 @@
+//! `/admin/repo/*`: takedowns. A takedown sets the account's local status, withholds its past
+//! events from replay and its new ones from ingest, and tells consumers with an `#account`
+//! event (`active: false, status: "takendown"`); reversing it restores all three.
+
+use axum::{
+    extract::{rejection::JsonRejection, Query, State},
+    http::StatusCode,
+    routing::{get, post},
+    Json, Router,
+};
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use atrelay_store::{Account, AccountFilter, AccountPage, AccountStatus};
+use atrelay_stream::{encode_frame, Message};
+
+use super::success;
+use crate::{
+    ingest::verify::{wire_status, KIND_ACCOUNT},
+    state::AppState,
+    xrpc::XrpcError,
+};
+
+/// Page size of `GET /admin/repo/takedowns` (indigo's).
+const TAKEDOWN_PAGE: u32 = 500;
+
+/// The routes of this module.
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/admin/repo/takedowns", get(list_takedowns))
+        .route("/admin/repo/takeDown", post(take_down))
+        .route("/admin/repo/reverseTakedown", post(reverse_takedown))
+}
+
+#[derive(Deserialize)]
+struct CursorParam {
+    cursor: Option<String>,
+}
+
+/// `GET /admin/repo/takedowns?cursor=`: taken-down DIDs in DID order, 500 per page; the
+/// cursor is the last DID of the previous page (indigo uses an internal row id).
+async fn list_takedowns(
+    State(state): State<AppState>,
+    Query(params): Query<CursorParam>,
+) -> Result<Json<Value>, XrpcError> {
+    let accounts = state
+        .store
+        .list_accounts(&AccountPage {
+            after_did: params.cursor.filter(|c| !c.is_empty()),
+            limit: TAKEDOWN_PAGE,
+            filter: AccountFilter {
+                local_status: Some(AccountStatus::Takendown),
+                ..AccountFilter::default()
+            },
+        })
+        .await?;
+    let cursor = (accounts.len() == TAKEDOWN_PAGE as usize)
+        .then(|| accounts.last().map(|a| a.did.clone()))
+        .flatten();
+    let dids: Vec<String> = accounts.into_iter().map(|a| a.did).collect();
+    let mut body = json!({ "dids": dids });
+    if let Some(cursor) = cursor {
+        body["cursor"] = json!(cursor);
+    }
+    Ok(Json(body))
+}
+
+/// The body of the takedown routes.
+#[derive(Debug, Deserialize)]
+pub struct DidInput {
+    /// The account.
+    pub did: String,
+}
+
+fn did_input(body: Result<Json<DidInput>, JsonRejection>) -> Result<String, XrpcError> {
+    let Json(input) =
+        body.map_err(|e| XrpcError::invalid_request(format!("expected {{\"did\"}}: {e}")))?;
+    Ok(input.did)
+}
+
+/// `POST /admin/repo/takeDown {"did"}`. 404 `RepoNotFound` for an account the relay does not
+/// hold.
+async fn take_down(
+    State(state): State<AppState>,
+    body: Result<Json<DidInput>, JsonRejection>,
+) -> Result<Json<Value>, XrpcError> {
+    let did = did_input(body)?;
+    known_account(&state, &did).await?;
+    let account = state
+        .store
+        .set_local_status(&did, AccountStatus::Takendown, Some("admin takedown"))
+        .await?;
+    state.ingest.accounts().forget(&did);
+    state.log.take_down(&did).map_err(log_error)?;
+    announce(&state, &account).await?;
+    tracing::info!(%did, "admin: account taken down");
+    Ok(success())
+}
+
+/// `POST /admin/repo/reverseTakedown {"did"}`.
+async fn reverse_takedown(
+    State(state): State<AppState>,
+    body: Result<Json<DidInput>, JsonRejection>,
+) -> Result<Json<Value>, XrpcError> {
+    let did = did_input(body)?;
+    known_account(&state, &did).await?;
+    let account = state
+        .store
+        .set_local_status(&did, AccountStatus::Active, None)
+        .await?;
+    state.ingest.accounts().forget(&did);
+    state.log.restore(&did).map_err(log_error)?;
+    announce(&state, &account).await?;
+    tracing::info!(%did, "admin: takedown reversed");
+    Ok(success())
+}
+
+async fn known_account(state: &AppState, did: &str) -> Result<(), XrpcError> {
+    match state.store.account(did).await? {
+        Some(_) => Ok(()),
+        None => Err(XrpcError::new(
+            StatusCode::NOT_FOUND,
+            "RepoNotFound",
+            format!("the relay holds no account {did}"),
+        )),
+    }
+}
+
+fn log_error(error: atrelay_eventlog::Error) -> XrpcError {
+    tracing::error!(%error, "admin: event log failed");
+    XrpcError::internal()
+}
+
+/// Emits `#account` with the relay's combined view of `account` and waits until it is durable.
+async fn announce(state: &AppState, account: &Account) -> Result<(), XrpcError> {
+    let active = account.is_active();
+    let status = account.status().map(wire_status);
+    let did = account.did.clone();
+    let time = crate::consumers::rfc3339(std::time::SystemTime::now());
+    let ticket = state
+        .log
+        .append(&account.did, KIND_ACCOUNT, move |seq| {
+            encode_frame(&Message::Account(atrelay_stream::Account {
+                seq,
+                did,
+                time,
+                active,
+                status,
+                extra: Default::default(),
+            }))
+        })
+        .map_err(log_error)?;
+    ticket.durable().await.map_err(log_error)?;
+    Ok(())
+}

@@ -1,0 +1,491 @@
+//! The admin API end to end: Basic auth, the public `requestCrawl` switches, domain bans,
+//! host block / unblock / kill, takedowns as consumers see them, the consumer list, and the
+//! collection backfill started for a new host. SQLite and PostgreSQL.
+
+mod support;
+
+use std::time::Duration;
+
+use atrelay_stream::{decode_frame, AccountStatus as WireStatus, Message};
+use atrelay_testkit::{sample_record, AccountOptions, FakeDirectory, FakePds};
+use futures_util::StreamExt;
+use serde_json::{json, Value};
+use support::{TestRelay, ADMIN_PASSWORD};
+use tokio_tungstenite::tungstenite::Message as WsMessage;
+
+/// Guards against a hung test; not an assertion about speed.
+const HANG_GUARD: Duration = Duration::from_secs(60);
+
+type Ws =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+async fn json_of(response: reqwest::Response) -> Value {
+    response.json().await.expect("a JSON body")
+}
+
+async fn poll_until<F, Fut>(what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    tokio::time::timeout(HANG_GUARD, async {
+        while !check().await {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("{what} never happened"));
+}
+
+/// Every frame of the relay's firehose from `cursor` until `stop` says enough.
+async fn read_until(ws: &mut Ws, mut stop: impl FnMut(&Message) -> bool) -> Vec<Message> {
+    let mut out = Vec::new();
+    loop {
+        let frame = tokio::time::timeout(HANG_GUARD, ws.next())
+            .await
+            .expect("no frame within the hang guard")
+            .expect("firehose closed")
+            .expect("firehose failed");
+        if let WsMessage::Binary(bytes) = frame {
+            let message = decode_frame(&bytes).expect("relay sent a bad frame");
+            let done = stop(&message);
+            out.push(message);
+            if done {
+                return out;
+            }
+        }
+    }
+}
+
+async fn firehose(relay: &TestRelay, cursor: Option<i64>) -> Ws {
+    tokio_tungstenite::connect_async(relay.firehose_url(cursor))
+        .await
+        .expect("connect to the firehose")
+        .0
+}
+
+fn is_account(message: &Message, did: &str, active: bool) -> bool {
+    matches!(message, Message::Account(a) if a.did == did && a.active == active)
+}
+
+fn commits_of(messages: &[Message], did: &str) -> usize {
+    messages
+        .iter()
+        .filter(|m| matches!(m, Message::Commit(c) if c.repo == did))
+        .count()
+}
+
+both_backends!(admin_routes_require_basic_auth);
+async fn admin_routes_require_basic_auth(relay: &TestRelay) {
+    let client = reqwest::Client::new();
+    let url = format!("{}/admin/subs/getEnabled", relay.base);
+
+    let anonymous = client.get(&url).send().await.unwrap();
+    assert_eq!(anonymous.status(), 401);
+    assert!(anonymous
+        .headers()
+        .get("www-authenticate")
+        .is_some_and(|v| v.to_str().unwrap().starts_with("Basic")));
+    assert_eq!(json_of(anonymous).await["error"], "AuthenticationRequired");
+
+    let wrong = client
+        .get(&url)
+        .basic_auth("admin", Some("not-the-password"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(wrong.status(), 401);
+    let wrong_user = client
+        .get(&url)
+        .basic_auth("root", Some(ADMIN_PASSWORD))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(wrong_user.status(), 401);
+    // The public API stays open.
+    assert_eq!(relay.get("/xrpc/_health").await.status(), 200);
+
+    let right = relay.admin_get("/admin/subs/getEnabled").await;
+    assert_eq!(right.status(), 200);
+    assert_eq!(json_of(right).await, json!({ "enabled": true }));
+}
+
+both_backends!(request_crawl_switch_and_limit_are_stored);
+async fn request_crawl_switch_and_limit_are_stored(relay: &TestRelay) {
+    let off = relay
+        .admin_post("/admin/subs/setEnabled?enabled=false", None)
+        .await;
+    assert_eq!(json_of(off).await, json!({ "success": "true" }));
+    assert_eq!(
+        json_of(relay.admin_get("/admin/subs/getEnabled").await).await,
+        json!({ "enabled": false })
+    );
+    let refused = reqwest::Client::new()
+        .post(format!("{}/xrpc/com.atproto.sync.requestCrawl", relay.base))
+        .json(&json!({ "hostname": "pds.example.com" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 403);
+
+    let bad = relay
+        .admin_post("/admin/subs/setEnabled?enabled=maybe", None)
+        .await;
+    assert_eq!(bad.status(), 400);
+
+    relay
+        .admin_post("/admin/subs/setPerDayLimit?limit=7", None)
+        .await;
+    assert_eq!(
+        json_of(relay.admin_get("/admin/subs/perDayLimit").await).await,
+        json!({ "limit": 7 })
+    );
+    assert_eq!(
+        relay
+            .admin_post("/admin/subs/setPerDayLimit?limit=-1", None)
+            .await
+            .status(),
+        400
+    );
+    // Stored, not in memory: the store answers the same.
+    let settings = relay.store.settings().await.unwrap();
+    assert_eq!(settings.request_crawl_enabled, Some(false));
+    assert_eq!(settings.new_hosts_per_day, Some(7));
+}
+
+both_backends!(domain_bans_refuse_crawls_until_lifted);
+async fn domain_bans_refuse_crawls_until_lifted(relay: &TestRelay) {
+    let banned = relay
+        .admin_post(
+            "/admin/subs/banDomain",
+            Some(json!({ "Domain": "evil.example" })),
+        )
+        .await;
+    assert_eq!(banned.status(), 200);
+    assert_eq!(
+        json_of(relay.admin_get("/admin/subs/listDomainBans").await).await,
+        json!({ "banned_domains": ["evil.example"] })
+    );
+    let refused = reqwest::Client::new()
+        .post(format!("{}/xrpc/com.atproto.sync.requestCrawl", relay.base))
+        .json(&json!({ "hostname": "pds.evil.example" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 400);
+    assert_eq!(json_of(refused).await["error"], "HostBanned");
+
+    let malformed = relay
+        .admin_post("/admin/subs/banDomain", Some(json!({ "Domain": "a/b" })))
+        .await;
+    assert_eq!(malformed.status(), 400);
+
+    let lifted = relay
+        .admin_post(
+            "/admin/subs/unbanDomain",
+            Some(json!({ "Domain": "evil.example" })),
+        )
+        .await;
+    assert_eq!(lifted.status(), 200);
+    assert_eq!(
+        json_of(relay.admin_get("/admin/subs/listDomainBans").await).await,
+        json!({ "banned_domains": [] })
+    );
+    let again = relay
+        .admin_post(
+            "/admin/subs/unbanDomain",
+            Some(json!({ "Domain": "evil.example" })),
+        )
+        .await;
+    assert_eq!(again.status(), 404);
+}
+
+both_backends_ingest!(operators_block_unblock_and_kill_hosts);
+async fn operators_block_unblock_and_kill_hosts(
+    relay: TestRelay,
+    directory: &FakeDirectory,
+) -> TestRelay {
+    let pds = FakePds::start(directory).await.unwrap();
+    let did = pds.create_account(AccountOptions::default()).unwrap();
+    // Public crawls are off; the admin route still works.
+    relay
+        .admin_post("/admin/subs/setEnabled?enabled=false", None)
+        .await;
+    let crawl = relay
+        .admin_post(
+            "/admin/pds/requestCrawl",
+            Some(json!({ "hostname": pds.hostname() })),
+        )
+        .await;
+    assert_eq!(crawl.status(), 200, "{:?}", crawl.text().await);
+    let hostname = pds.hostname().to_owned();
+    poll_until("the host appears connected", || async {
+        json_of(relay.admin_get("/admin/subs/getUpstreamConns").await).await == json!([hostname])
+    })
+    .await;
+
+    let list = json_of(relay.admin_get("/admin/pds/list").await).await;
+    let row = &list.as_array().unwrap()[0];
+    assert_eq!(row["Host"], pds.hostname());
+    assert_eq!(row["HasActiveConnection"], true);
+    assert_eq!(row["Blocked"], false);
+    assert_eq!(row["SSL"], false);
+    for field in [
+        "ID",
+        "CreatedAt",
+        "Cursor",
+        "RepoCount",
+        "RepoLimit",
+        "UserCount",
+    ] {
+        assert!(row.get(field).is_some(), "{field} missing from {row}");
+    }
+    assert_eq!(row["PerSecondEventRate"]["Window"], 1);
+    assert_eq!(row["PerDayEventRate"]["Window"], 86_400);
+    assert!(
+        row["PerSecondEventRate"]["Max"].as_i64().unwrap() > 0,
+        "{row}"
+    );
+    assert!(row["EventsUsed"]["PerDay"].as_u64().is_some(), "{row}");
+
+    // Limits.
+    let changed = relay
+        .admin_post(
+            "/admin/pds/changeLimits",
+            Some(json!({ "host": pds.hostname(), "repo_limit": 5000 })),
+        )
+        .await;
+    assert_eq!(changed.status(), 200);
+    let host = relay
+        .store
+        .host_by_hostname(pds.hostname())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(host.limits.account_limit, 5000);
+    let unknown = relay
+        .admin_post(
+            "/admin/pds/changeLimits",
+            Some(json!({ "host": "nowhere.example", "repo_limit": 1 })),
+        )
+        .await;
+    assert_eq!(unknown.status(), 404);
+
+    // Block: banned and disconnected; the public requestCrawl is refused.
+    let blocked = relay
+        .admin_post(&format!("/admin/pds/block?host={}", pds.hostname()), None)
+        .await;
+    assert_eq!(blocked.status(), 200);
+    assert_eq!(
+        json_of(relay.admin_get("/admin/subs/getUpstreamConns").await).await,
+        json!([])
+    );
+    let list = json_of(relay.admin_get("/admin/pds/list").await).await;
+    assert_eq!(list[0]["Blocked"], true);
+    assert_eq!(list[0]["HasActiveConnection"], false);
+    assert_eq!(list[0]["PerSecondEventRate"]["Max"], -1);
+    assert_eq!(list[0]["EventsUsed"], Value::Null);
+    poll_until("the PDS sees no subscriber", || async {
+        pds.subscriber_count() == 0
+    })
+    .await;
+
+    // Writes while blocked are not relayed; unblock resumes from the stored cursor.
+    pds.create_record(
+        &did,
+        "app.bsky.feed.post",
+        sample_record("app.bsky.feed.post", "while blocked"),
+    )
+    .unwrap();
+    let unblocked = relay
+        .admin_post(&format!("/admin/pds/unblock?host={}", pds.hostname()), None)
+        .await;
+    assert_eq!(unblocked.status(), 200);
+    let head = pds.head_seq();
+    poll_until("the host cursor reaches the PDS head", || async {
+        let host = relay.store.host_by_hostname(pds.hostname()).await.unwrap();
+        host.is_some_and(|h| h.last_seq == Some(head))
+    })
+    .await;
+
+    // Kill without block: disconnected, not banned; killing again is a 400.
+    let killed = relay
+        .admin_post(
+            &format!("/admin/subs/killUpstream?host={}", pds.hostname()),
+            None,
+        )
+        .await;
+    assert_eq!(killed.status(), 200);
+    let host = relay
+        .store
+        .host_by_hostname(pds.hostname())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(host.status, atrelay_store::HostStatus::Active);
+    let again = relay
+        .admin_post(
+            &format!("/admin/subs/killUpstream?host={}", pds.hostname()),
+            None,
+        )
+        .await;
+    assert_eq!(again.status(), 400);
+    relay
+}
+
+both_backends_ingest!(takedowns_hide_an_account_from_consumers_until_reversed);
+async fn takedowns_hide_an_account_from_consumers_until_reversed(
+    relay: TestRelay,
+    directory: &FakeDirectory,
+) -> TestRelay {
+    let pds = FakePds::start(directory).await.unwrap();
+    let bad = pds.create_account(AccountOptions::default()).unwrap();
+    let good = pds.create_account(AccountOptions::default()).unwrap();
+    for did in [&bad, &good] {
+        pds.create_record(
+            did,
+            "app.bsky.feed.post",
+            sample_record("app.bsky.feed.post", "before"),
+        )
+        .unwrap();
+    }
+    pds.request_crawl(&relay.base).await.unwrap();
+    let head = pds.head_seq();
+    poll_until("the host cursor reaches the PDS head", || async {
+        let host = relay.store.host_by_hostname(pds.hostname()).await.unwrap();
+        host.is_some_and(|h| h.last_seq == Some(head))
+    })
+    .await;
+
+    let unknown = relay
+        .admin_post(
+            "/admin/repo/takeDown",
+            Some(json!({ "did": "did:plc:nobodyhere" })),
+        )
+        .await;
+    assert_eq!(unknown.status(), 404);
+    assert_eq!(json_of(unknown).await["error"], "RepoNotFound");
+
+    let mut live = firehose(&relay, None).await;
+    let taken = relay
+        .admin_post("/admin/repo/takeDown", Some(json!({ "did": bad })))
+        .await;
+    assert_eq!(taken.status(), 200);
+
+    // Live consumers hear of it.
+    let heard = read_until(&mut live, |m| is_account(m, &bad, false)).await;
+    let Message::Account(notice) = heard.last().unwrap() else {
+        unreachable!()
+    };
+    assert_eq!(notice.status, Some(WireStatus::Takendown));
+
+    // The query endpoints and the takedown list agree.
+    let status = json_of(
+        relay
+            .get(&format!("/xrpc/com.atproto.sync.getRepoStatus?did={bad}"))
+            .await,
+    )
+    .await;
+    assert_eq!(status["active"], false);
+    assert_eq!(status["status"], "takendown");
+    let list = json_of(relay.admin_get("/admin/repo/takedowns").await).await;
+    assert_eq!(list["dids"], json!([bad]));
+
+    // New commits of the taken-down account are not passed on; the other account's are.
+    pds.create_record(
+        &bad,
+        "app.bsky.feed.post",
+        sample_record("app.bsky.feed.post", "during"),
+    )
+    .unwrap();
+    pds.create_record(
+        &good,
+        "app.bsky.feed.post",
+        sample_record("app.bsky.feed.post", "during"),
+    )
+    .unwrap();
+    let during = read_until(
+        &mut live,
+        |m| matches!(m, Message::Commit(c) if c.repo == good),
+    )
+    .await;
+    assert_eq!(commits_of(&during, &bad), 0);
+
+    // Replay from the start: none of its commits, but the takedown notice.
+    let mut replay = firehose(&relay, Some(0)).await;
+    let replayed = read_until(&mut replay, |m| is_account(m, &bad, false)).await;
+    assert_eq!(commits_of(&replayed, &bad), 0);
+    assert!(commits_of(&replayed, &good) >= 1);
+
+    // Reversal: announced active, past events replay again.
+    let reversed = relay
+        .admin_post("/admin/repo/reverseTakedown", Some(json!({ "did": bad })))
+        .await;
+    assert_eq!(reversed.status(), 200);
+    read_until(&mut live, |m| is_account(m, &bad, true)).await;
+    let newest = relay.log.newest_seq();
+    let mut replay = firehose(&relay, Some(0)).await;
+    let replayed = read_until(&mut replay, |m| m.seq() == Some(newest)).await;
+    assert!(is_account(replayed.last().unwrap(), &bad, true));
+    assert!(commits_of(&replayed, &bad) >= 1);
+    let list = json_of(relay.admin_get("/admin/repo/takedowns").await).await;
+    assert_eq!(list["dids"], json!([]));
+    relay
+}
+
+both_backends_ingest!(consumer_list_shows_connected_consumers);
+async fn consumer_list_shows_connected_consumers(
+    relay: TestRelay,
+    _directory: &FakeDirectory,
+) -> TestRelay {
+    let _ws = firehose(&relay, None).await;
+    poll_until("the consumer is listed", || async {
+        let list = json_of(relay.admin_get("/admin/consumers/list").await).await;
+        list.as_array().is_some_and(|consumers| {
+            consumers.len() == 1
+                && consumers[0]["remote_addr"]
+                    .as_str()
+                    .is_some_and(|a| a.starts_with("127.0.0.1"))
+        })
+    })
+    .await;
+    relay
+}
+
+both_backends_ingest!(a_new_host_is_backfilled_into_the_collection_index);
+async fn a_new_host_is_backfilled_into_the_collection_index(
+    relay: TestRelay,
+    directory: &FakeDirectory,
+) -> TestRelay {
+    const CAPTAIN: &str = "io.atcr.hold.captain";
+    let pds = FakePds::start(directory).await.unwrap();
+    let web = pds
+        .create_account(AccountOptions {
+            did_web: true,
+            ..AccountOptions::default()
+        })
+        .unwrap();
+    pds.create_record(&web, CAPTAIN, sample_record(CAPTAIN, "hold"))
+        .unwrap();
+    // The PDS no longer holds those events: only a crawl of its repositories can find them.
+    pds.trim_log(0);
+    pds.request_crawl(&relay.base).await.unwrap();
+    poll_until("the backfill lists the did:web hold", || async {
+        let body = json_of(
+            relay
+                .get(&format!(
+                    "/xrpc/com.atproto.sync.listReposByCollection?collection={CAPTAIN}"
+                ))
+                .await,
+        )
+        .await;
+        body["repos"] == json!([{ "did": web }])
+    })
+    .await;
+    let progress = json_of(relay.admin_get("/admin/collections/crawl").await).await;
+    assert!(
+        progress.to_string().contains(pds.hostname()),
+        "crawl progress names the host: {progress}"
+    );
+    relay
+}
