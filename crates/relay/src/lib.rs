@@ -9,6 +9,7 @@ pub mod collection_crawl;
 pub mod collection_feed;
 pub mod config;
 pub mod consumers;
+pub mod dash;
 pub mod firehose;
 pub mod ingest;
 pub mod metrics;

@@ -15,7 +15,7 @@ use tower_http::{cors::CorsLayer, set_header::SetResponseHeaderLayer};
 use crate::{
     admin::{self, AdminAuth},
     api::{crawl, hosts, repos},
-    firehose,
+    dash, firehose,
     state::AppState,
 };
 
@@ -27,9 +27,14 @@ pub fn router(state: AppState) -> Router {
     with_common_layers(public_routes(state))
 }
 
-/// Builds the router of the whole service: the public API and `/admin/*` behind `auth`.
+/// Builds the router of the whole service: the public API, `/admin/*` behind `auth`, and the
+/// dashboard at `/dash/`.
 pub fn router_with_admin(state: AppState, auth: AdminAuth) -> Router {
-    with_common_layers(public_routes(state.clone()).merge(admin::router(state, auth)))
+    with_common_layers(
+        public_routes(state.clone())
+            .merge(admin::router(state, auth))
+            .merge(dash::router()),
+    )
 }
 
 fn public_routes(state: AppState) -> Router {

@@ -489,3 +489,35 @@ async fn a_new_host_is_backfilled_into_the_collection_index(
     );
     relay
 }
+
+both_backends!(dashboard_is_served_and_calls_only_existing_admin_routes);
+async fn dashboard_is_served_and_calls_only_existing_admin_routes(relay: &TestRelay) {
+    let page = relay.get("/dash/").await;
+    assert_eq!(page.status(), 200);
+    assert!(page.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/html"));
+    assert!(page.headers().contains_key("content-security-policy"));
+    let html = page.text().await.unwrap();
+    assert!(html.contains("/dash/app.js") && html.contains("/dash/style.css"));
+    assert_eq!(relay.get("/dash").await.status(), 308);
+    assert_eq!(relay.get("/dash/style.css").await.status(), 200);
+
+    let script = relay.get("/dash/app.js").await;
+    assert_eq!(script.status(), 200);
+    let script = script.text().await.unwrap();
+    // Every admin path the dashboard calls exists (a wrong method answers 405, never 404).
+    let mut paths: Vec<&str> = script
+        .split(['"', '`'])
+        .filter(|s| s.starts_with("/admin/"))
+        .map(|s| s.split(['?', '$']).next().unwrap())
+        .collect();
+    paths.sort_unstable();
+    paths.dedup();
+    assert!(paths.len() >= 12, "found {paths:?}");
+    for path in paths {
+        let status = relay.admin_get(path).await.status();
+        assert_ne!(status, 404, "{path} does not exist");
+    }
+}
