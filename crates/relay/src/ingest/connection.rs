@@ -457,6 +457,10 @@ async fn read(
                 }
             }
             Step::Tick => {
+                // A host paused by its rate limit is silent because it is not read.
+                if paused_until.is_some() {
+                    last_activity = Instant::now();
+                }
                 if last_activity.elapsed() > inner.config.idle_timeout {
                     break End::Lost("no traffic within the idle timeout".to_owned());
                 }
