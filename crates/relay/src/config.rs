@@ -142,6 +142,16 @@ pub struct ServeConfig {
     )]
     pub trusted_host_events_per_day: u64,
 
+    /// Hosts trusted from their first crawl (higher event rates, account limit 10,000,000);
+    /// `*.example.com` matches every subdomain. indigo's flag and default.
+    #[arg(
+        long = "trusted-domains",
+        env = "RELAY_TRUSTED_DOMAINS",
+        value_delimiter = ',',
+        default_value = "*.host.bsky.network"
+    )]
+    pub trusted_domains: Vec<String>,
+
     /// Days a host must stay connected without faulty events, while its account count is at
     /// its limit, before the limit grows (0 turns growth off).
     #[arg(

@@ -521,3 +521,31 @@ async fn dashboard_is_served_and_calls_only_existing_admin_routes(relay: &TestRe
         assert_ne!(status, 404, "{path} does not exist");
     }
 }
+
+/// Trust is decided before anything is stored, so one backend is enough.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn trusted_domains_are_trusted_from_the_first_crawl() {
+    let directory = FakeDirectory::start().await.unwrap();
+    let mut setup = support::IngestSetup::for_directory(&directory);
+    setup.config.trusted_domains = vec!["127.0.0.1".to_owned()];
+    let relay = TestRelay::sqlite_ingest(setup).await;
+    let pds = FakePds::start(&directory).await.unwrap();
+    pds.create_account(AccountOptions::default()).unwrap();
+    assert!(
+        pds.hostname().starts_with("127.0.0.1:"),
+        "{}",
+        pds.hostname()
+    );
+    pds.request_crawl(&relay.base).await.unwrap();
+    let host = relay
+        .store
+        .host_by_hostname(pds.hostname())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(host.trusted);
+    assert_eq!(host.limits.account_limit, 10_000_000);
+    let list = json_of(relay.admin_get("/admin/pds/list").await).await;
+    assert_eq!(list[0]["Trusted"], true);
+    relay.finish().await;
+}

@@ -160,6 +160,21 @@ fn is_non_public(ip: IpAddr) -> bool {
     }
 }
 
+/// Whether `hostname` (its port ignored) matches one of the trusted patterns: `*.example.com`
+/// matches every subdomain of `example.com`, anything else only itself.
+pub fn is_trusted(hostname: &str, patterns: &[String]) -> bool {
+    let name = hostname.split(':').next().unwrap_or(hostname);
+    patterns.iter().any(|pattern| {
+        let pattern = pattern.trim().to_ascii_lowercase();
+        match pattern.strip_prefix("*.") {
+            Some(suffix) => name
+                .strip_suffix(suffix)
+                .is_some_and(|head| head.len() > 1 && head.ends_with('.')),
+            None => !pattern.is_empty() && name == pattern,
+        }
+    })
+}
+
 fn host_banned(hostname: &str) -> XrpcError {
     XrpcError::new(
         StatusCode::BAD_REQUEST,
@@ -269,14 +284,20 @@ pub async fn follow_host(
                     "this relay is not accepting more new hosts today",
                 ));
             }
+            let trusted = is_trusted(&target.hostname, &config.trusted_domains);
+            let account_limit = if trusted {
+                config.trusted_account_limit
+            } else {
+                config.default_account_limit
+            };
             let created = state
                 .store
                 .create_host(&NewHost {
                     hostname: target.hostname.clone(),
                     no_ssl: target.no_ssl,
-                    trusted: false,
+                    trusted,
                     status: HostStatus::Active,
-                    limits: HostLimits::with_account_limit(config.default_account_limit),
+                    limits: HostLimits::with_account_limit(account_limit),
                 })
                 .await;
             match created {
@@ -453,6 +474,22 @@ mod tests {
         assert!(parse_hostname("localhost:0", true).is_err());
         assert!(parse_hostname("localhost:70000", true).is_err());
         assert!(parse_hostname("localhost/path", true).is_err());
+    }
+
+    #[test]
+    fn trusted_patterns_match_subdomains_or_exact_names() {
+        let patterns = vec![
+            "*.host.bsky.network".to_owned(),
+            "pds.example.com".to_owned(),
+        ];
+        assert!(is_trusted("morel.us-east.host.bsky.network", &patterns));
+        assert!(is_trusted("pds.example.com", &patterns));
+        assert!(is_trusted("pds.example.com:2583", &patterns));
+        assert!(!is_trusted("host.bsky.network", &patterns));
+        assert!(!is_trusted("evilhost.bsky.network", &patterns));
+        assert!(!is_trusted("other.example.com", &patterns));
+        assert!(!is_trusted("pds.example.com.evil.net", &patterns));
+        assert!(!is_trusted("anything", &[]));
     }
 
     #[test]

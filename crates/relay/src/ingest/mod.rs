@@ -50,6 +50,10 @@ pub struct IngestConfig {
     /// Follow a host without a stored cursor from its live position instead of `cursor=0`
     /// (its oldest event).
     pub new_hosts_live_only: bool,
+    /// Host name patterns trusted from their first crawl (`*.example.com`: any subdomain).
+    pub trusted_domains: Vec<String>,
+    /// Account limit of a new trusted host.
+    pub trusted_account_limit: i64,
     /// New hosts a public `requestCrawl` may add per 24 hours, unless the store's setting says
     /// otherwise.
     pub new_hosts_per_day: i64,
@@ -92,6 +96,8 @@ impl Default for IngestConfig {
             lenient: false,
             default_account_limit: 100,
             new_hosts_live_only: false,
+            trusted_domains: vec!["*.host.bsky.network".to_owned()],
+            trusted_account_limit: 10_000_000,
             new_hosts_per_day: 50,
             request_crawl_enabled: true,
             backoff_base: Duration::from_secs(1),
@@ -119,6 +125,7 @@ impl IngestConfig {
             lenient: config.lenient_sync_validation,
             default_account_limit: config.default_account_limit,
             new_hosts_live_only: config.new_hosts_live_only,
+            trusted_domains: config.trusted_domains.clone(),
             new_hosts_per_day: config.new_hosts_per_day_limit,
             request_crawl_enabled: !config.disable_request_crawl,
             rate_policy: RatePolicy {
