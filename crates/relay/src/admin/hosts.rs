@@ -3,7 +3,6 @@
 
 use axum::{
     extract::{rejection::JsonRejection, Query, State},
-    http::StatusCode,
     routing::{get, post},
     Json, Router,
 };
@@ -14,7 +13,10 @@ use atrelay_store::{Host, HostPage, HostStatus};
 
 use super::success;
 use crate::{
-    api::crawl::{follow_host, RequestCrawlInput, Requester},
+    api::{
+        crawl::{follow_host, RequestCrawlInput, Requester},
+        hosts::find_host,
+    },
     ingest::HostRateState,
     state::AppState,
     xrpc::XrpcError,
@@ -31,21 +33,6 @@ pub fn routes() -> Router<AppState> {
         .route("/admin/pds/changeLimits", post(change_limits))
         .route("/admin/pds/block", post(block))
         .route("/admin/pds/unblock", post(unblock))
-}
-
-/// The stored host named `hostname`, or a 404 `HostNotFound`.
-pub(crate) async fn find_host(state: &AppState, hostname: &str) -> Result<Host, XrpcError> {
-    state
-        .store
-        .host_by_hostname(hostname)
-        .await?
-        .ok_or_else(|| {
-            XrpcError::new(
-                StatusCode::NOT_FOUND,
-                "HostNotFound",
-                format!("no host named {hostname}"),
-            )
-        })
 }
 
 /// A rate limit as indigo's host list shows it (`Max` events per `Window` seconds; −1 when

@@ -85,14 +85,7 @@ async fn take_down(
     body: Result<Json<DidInput>, JsonRejection>,
 ) -> Result<Json<Value>, XrpcError> {
     let did = did_input(body)?;
-    known_account(&state, &did).await?;
-    let account = state
-        .store
-        .set_local_status(&did, AccountStatus::Takendown, Some("admin takedown"))
-        .await?;
-    state.ingest.accounts().forget(&did);
-    state.log.take_down(&did).map_err(log_error)?;
-    announce(&state, &account).await?;
+    set_takedown(&state, &did, true).await?;
     tracing::info!(%did, "admin: account taken down");
     Ok(success())
 }
@@ -103,16 +96,33 @@ async fn reverse_takedown(
     body: Result<Json<DidInput>, JsonRejection>,
 ) -> Result<Json<Value>, XrpcError> {
     let did = did_input(body)?;
-    known_account(&state, &did).await?;
-    let account = state
-        .store
-        .set_local_status(&did, AccountStatus::Active, None)
-        .await?;
-    state.ingest.accounts().forget(&did);
-    state.log.restore(&did).map_err(log_error)?;
-    announce(&state, &account).await?;
+    set_takedown(&state, &did, false).await?;
     tracing::info!(%did, "admin: takedown reversed");
     Ok(success())
+}
+
+/// Takes an account down or restores it: its local status, ingest's cached view, the event
+/// log's replay filter, and an `#account` notice with the resulting combined status.
+async fn set_takedown(state: &AppState, did: &str, taken_down: bool) -> Result<(), XrpcError> {
+    known_account(state, did).await?;
+    let account = if taken_down {
+        state
+            .store
+            .set_local_status(did, AccountStatus::Takendown, Some("admin takedown"))
+            .await?
+    } else {
+        state
+            .store
+            .set_local_status(did, AccountStatus::Active, None)
+            .await?
+    };
+    state.ingest.accounts().forget(did);
+    if taken_down {
+        state.log.take_down(did).map_err(log_error)?;
+    } else {
+        state.log.restore(did).map_err(log_error)?;
+    }
+    announce(state, &account).await
 }
 
 async fn known_account(state: &AppState, did: &str) -> Result<(), XrpcError> {

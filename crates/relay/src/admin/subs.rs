@@ -11,7 +11,8 @@ use serde_json::{json, Value};
 
 use atrelay_store::{HostPage, HostStatus, Setting};
 
-use super::{hosts, success};
+use super::success;
+use crate::api::hosts::find_host;
 use crate::{state::AppState, xrpc::XrpcError};
 
 /// The routes of this module.
@@ -57,7 +58,7 @@ async fn kill_upstream(
         .filter(|h| !h.is_empty())
         .ok_or_else(|| XrpcError::invalid_request("host is required"))?;
     let block = parse_bool("block", params.block.as_deref())?.unwrap_or(false);
-    let host = hosts::find_host(&state, &hostname).await?;
+    let host = find_host(&state, &hostname).await?;
     if !state.ingest.unsubscribe(host.id).await {
         return Err(XrpcError::invalid_request(format!(
             "{hostname} has no active subscription"

@@ -98,7 +98,13 @@ pub async fn get_host_status(
     Query(params): Query<HostStatusParams>,
 ) -> Result<Json<HostView>, XrpcError> {
     let hostname = required(&params.hostname, "hostname")?;
-    let host = state
+    let host = find_host(&state, hostname).await?;
+    Ok(Json(host.into()))
+}
+
+/// The stored host named `hostname`, or a 404 `HostNotFound`.
+pub(crate) async fn find_host(state: &AppState, hostname: &str) -> Result<Host, XrpcError> {
+    state
         .store
         .host_by_hostname(hostname)
         .await?
@@ -108,6 +114,5 @@ pub async fn get_host_status(
                 "HostNotFound",
                 format!("no host {hostname:?} is known to this relay"),
             )
-        })?;
-    Ok(Json(host.into()))
+        })
 }
