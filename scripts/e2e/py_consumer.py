@@ -3,7 +3,9 @@
 Usage: py_consumer.py WS_BASE CURSOR UNTIL_SEQ TIMEOUT_S OUT.json
 
 WS_BASE is e.g. ws://127.0.0.1:2470/xrpc. Starting after CURSOR, it reads until an event with
-seq >= UNTIL_SEQ arrives (or TIMEOUT_S passes), parses every frame with
+seq >= UNTIL_SEQ arrives (or TIMEOUT_S passes). UNTIL_SEQ may be `@PATH`: the seq is then read
+from PATH once that file appears, so a consumer started before the events exist reads them live
+and learns only at the end where to stop. It parses every frame with
 `parse_subscribe_repos_message`, opens every #commit and #sync CAR with `CAR.from_bytes`, and
 checks that the CAR root is the commit and that every created or updated record's block is in it.
 Frames the SDK cannot decode (it skips them silently by default) are counted as errors.
@@ -31,8 +33,10 @@ class CountingClient(FirehoseSubscribeReposClient):
 
 
 def main():
-    ws_base, cursor, until_seq, timeout_s, out_path = sys.argv[1:6]
-    cursor, until_seq, timeout_s = int(cursor), int(until_seq), float(timeout_s)
+    ws_base, cursor, until_arg, timeout_s, out_path = sys.argv[1:6]
+    cursor, timeout_s = int(cursor), float(timeout_s)
+    # float("inf") until the file names the seq to stop at.
+    until = {"seq": float("inf") if until_arg.startswith("@") else int(until_arg)}
     events, errors = [], []
     state = {"cursor": cursor, "frames": 0, "blocks": 0}
     client = CountingClient(params={"cursor": cursor}, base_uri=ws_base, recv_timeout=30)
@@ -85,7 +89,7 @@ def main():
         if isinstance(seq, int):
             state["cursor"] = seq
             client.update_params({"cursor": seq})  # a reconnect resumes here, not at the start
-            if seq >= until_seq:
+            if seq >= until["seq"]:
                 client.stop()
 
     def on_error(exc):
@@ -97,6 +101,20 @@ def main():
         timed_out["value"] = True
         client.stop()
 
+    def watch_until_file(path):
+        while not timed_out["value"]:
+            try:
+                with open(path) as f:
+                    until["seq"] = int(f.read().strip())
+            except (OSError, ValueError):
+                time.sleep(0.2)
+                continue
+            if state["cursor"] >= until["seq"]:
+                client.stop()
+            return
+
+    if until_arg.startswith("@"):
+        threading.Thread(target=watch_until_file, args=(until_arg[1:],), daemon=True).start()
     timer = threading.Timer(timeout_s, give_up)
     timer.start()
     started = time.monotonic()
@@ -107,7 +125,7 @@ def main():
     timer.cancel()
     errors.extend(f"undecodable frame: {e}" for e in client.decode_errors)
     if timed_out["value"]:
-        errors.append(f"timed out after {timeout_s}s at seq {state['cursor']} (wanted {until_seq})")
+        errors.append(f"timed out after {timeout_s}s at seq {state['cursor']} (wanted {until['seq']})")
     with open(out_path, "w") as f:
         json.dump(
             {

@@ -52,6 +52,14 @@ async function phase(name, fn) {
   return v
 }
 
+// The JSON summary a py_consumer.py run wrote, with an error when it did not finish cleanly.
+function readPython(name, outPath, exit, logPath) {
+  let result = { events: [], errors: [`${name} consumer did not finish (exit ${JSON.stringify(exit)})`] }
+  if (fs.existsSync(outPath)) result = JSON.parse(fs.readFileSync(outPath, 'utf8'))
+  if (exit && exit.code !== 0) result.errors.push(`${name} consumer exited with ${exit.code}; see ${logPath}`)
+  return result
+}
+
 async function main() {
   if (!ATRELAY_BIN || !PYTHON) throw new Error('run through run.sh (ATRELAY_BIN and E2E_PYTHON must be set)')
   fs.mkdirSync(RUN_DIR, { recursive: true })
@@ -164,6 +172,11 @@ async function main() {
   // Consumers that are there from the start: atrelay's firehose from cursor 0, live.
   const relayRaw = new RawTap('relay raw', relayWs).start()
   const syncLive = new SyncConsumer('sync-live', relayWs, { plcUrl, pdsPorts }).start()
+  // Python's client, also there from the start; it learns the seq to stop at from a file.
+  const pyLiveOut = path.join(RUN_DIR, 'python-live-consumer.json')
+  const pyLiveUntil = path.join(RUN_DIR, 'python-live-until')
+  fs.rmSync(pyLiveUntil, { force: true })
+  procs.start('python-live', PYTHON, [path.join(HERE, 'py_consumer.py'), `${relayWs}/xrpc`, '0', `@${pyLiveUntil}`, '900', pyLiveOut], { expectExit: true })
 
   await phase('start PDS hosts', async () => {
     await Promise.all(pdses.map(startPds))
@@ -279,10 +292,12 @@ async function main() {
     await sleep(300)
     const pyExit = await Promise.race([py.exited, sleep(65000).then(() => null)])
     await replay.stop()
-    let result = { events: [], errors: [`python consumer did not finish (exit ${JSON.stringify(pyExit)})`] }
-    if (fs.existsSync(pyOut)) result = JSON.parse(fs.readFileSync(pyOut, 'utf8'))
-    if (pyExit && pyExit.code !== 0) result.errors.push(`python consumer exited with ${pyExit.code}; see ${procs.logPath('python')}`)
-    return [replay, result]
+    return [replay, readPython('python', pyOut, pyExit, procs.logPath('python'))]
+  })
+  const pyLiveResult = await phase('Python atproto live consumer reaches the head', async () => {
+    fs.writeFileSync(pyLiveUntil, String(headSeq))
+    const exit = await Promise.race([procs.children.get('python-live').exited, sleep(65000).then(() => null)])
+    return readPython('python-live', pyLiveOut, exit, procs.logPath('python-live'))
   })
 
   // ---- checks
@@ -384,7 +399,21 @@ async function main() {
     counts[c.name] = cmp.countByType(c.events())
   }
 
-  // Python atproto
+  // Python atproto, live from the start
+  {
+    const evs = pyLiveResult.events ?? []
+    const errors = [...(pyLiveResult.errors ?? []), ...cmp.seqProblems(evs)]
+    check(
+      'Python atproto (live from the start): every frame parsed, every CAR read, no errors',
+      errors.length === 0,
+      `${pyLiveResult.frames ?? 0} frames, ${pyLiveResult.car_blocks ?? 0} CAR blocks${listProblems(errors)}`,
+    )
+    const problems = cmp.compareSequences(cmp.perDid(truthEvents, cmp.fullKey), cmp.perDid(evs, cmp.fullKey), names)
+    check('Python atproto live: every PDS event, per account in order', problems.length === 0, listProblems(problems))
+    counts['python-live'] = cmp.countByType(evs)
+  }
+
+  // Python atproto, replay
   {
     const evs = pyResult.events ?? []
     const want = cmp.perDid(truthEvents, cmp.fullKey)
