@@ -211,23 +211,8 @@ impl Store {
     /// [`StoreError::InvalidArgument`] for a zero limit, [`StoreError::Database`],
     /// [`StoreError::Corrupt`].
     pub async fn list_accounts(&self, page: &AccountPage) -> Result<Vec<Account>> {
-        let limit = page_limit(page.limit)?;
-        let (conditions, params) = filter_sql(&page.filter, page.after_did.as_deref());
-        let sql = format!(
-            "SELECT {ACCOUNT_COLUMNS} FROM accounts{conditions} ORDER BY did LIMIT ${}",
-            params.len() + 1
-        );
-        let rows: Vec<AccountRow> = with_pool!(self, pool => {
-            let mut query = sqlx::query_as(&sql);
-            for param in &params {
-                query = match param {
-                    Param::Text(text) => query.bind(text.as_str()),
-                    Param::Int(int) => query.bind(*int),
-                };
-            }
-            query.bind(limit).fetch_all(pool).await
-        })?;
-        rows.into_iter().map(Account::try_from).collect()
+        self.select_accounts(&page.filter, page.after_did.as_deref(), "did", page.limit)
+            .await
     }
 
     /// Up to `limit` accounts matching `filter`, oldest (by creation) first: for example the
@@ -241,10 +226,23 @@ impl Store {
         filter: &AccountFilter,
         limit: u32,
     ) -> Result<Vec<Account>> {
+        self.select_accounts(filter, None, "created_at, did", limit)
+            .await
+    }
+
+    /// Up to `limit` accounts matching `filter` (and sorting after `after_did`), in `order_by`
+    /// order (a fixed SQL column list, never caller input).
+    async fn select_accounts(
+        &self,
+        filter: &AccountFilter,
+        after_did: Option<&str>,
+        order_by: &'static str,
+        limit: u32,
+    ) -> Result<Vec<Account>> {
         let limit = page_limit(limit)?;
-        let (conditions, params) = filter_sql(filter, None);
+        let (conditions, params) = filter_sql(filter, after_did);
         let sql = format!(
-            "SELECT {ACCOUNT_COLUMNS} FROM accounts{conditions} ORDER BY created_at, did LIMIT ${}",
+            "SELECT {ACCOUNT_COLUMNS} FROM accounts{conditions} ORDER BY {order_by} LIMIT ${}",
             params.len() + 1
         );
         let rows: Vec<AccountRow> = with_pool!(self, pool => {
