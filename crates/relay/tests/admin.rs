@@ -10,14 +10,8 @@ use atrelay_stream::{decode_frame, AccountStatus as WireStatus, Message};
 use atrelay_testkit::{sample_record, AccountOptions, FakeDirectory, FakePds};
 use futures_util::StreamExt;
 use serde_json::{json, Value};
-use support::{TestRelay, ADMIN_PASSWORD};
+use support::{connect, TestRelay, Ws, ADMIN_PASSWORD, HANG_GUARD};
 use tokio_tungstenite::tungstenite::Message as WsMessage;
-
-/// Guards against a hung test; not an assertion about speed.
-const HANG_GUARD: Duration = Duration::from_secs(60);
-
-type Ws =
-    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 async fn json_of(response: reqwest::Response) -> Value {
     response.json().await.expect("a JSON body")
@@ -55,13 +49,6 @@ async fn read_until(ws: &mut Ws, mut stop: impl FnMut(&Message) -> bool) -> Vec<
             }
         }
     }
-}
-
-async fn firehose(relay: &TestRelay, cursor: Option<i64>) -> Ws {
-    tokio_tungstenite::connect_async(relay.firehose_url(cursor))
-        .await
-        .expect("connect to the firehose")
-        .0
 }
 
 fn is_account(message: &Message, did: &str, active: bool) -> bool {
@@ -366,7 +353,7 @@ async fn takedowns_hide_an_account_from_consumers_until_reversed(
     assert_eq!(unknown.status(), 404);
     assert_eq!(json_of(unknown).await["error"], "RepoNotFound");
 
-    let mut live = firehose(&relay, None).await;
+    let mut live = connect(&relay, None).await;
     let taken = relay
         .admin_post("/admin/repo/takeDown", Some(json!({ "did": bad })))
         .await;
@@ -412,7 +399,7 @@ async fn takedowns_hide_an_account_from_consumers_until_reversed(
     assert_eq!(commits_of(&during, &bad), 0);
 
     // Replay from the start: none of its commits, but the takedown notice.
-    let mut replay = firehose(&relay, Some(0)).await;
+    let mut replay = connect(&relay, Some(0)).await;
     let replayed = read_until(&mut replay, |m| is_account(m, &bad, false)).await;
     assert_eq!(commits_of(&replayed, &bad), 0);
     assert!(commits_of(&replayed, &good) >= 1);
@@ -424,7 +411,7 @@ async fn takedowns_hide_an_account_from_consumers_until_reversed(
     assert_eq!(reversed.status(), 200);
     read_until(&mut live, |m| is_account(m, &bad, true)).await;
     let newest = relay.log.newest_seq();
-    let mut replay = firehose(&relay, Some(0)).await;
+    let mut replay = connect(&relay, Some(0)).await;
     let replayed = read_until(&mut replay, |m| m.seq() == Some(newest)).await;
     assert!(is_account(replayed.last().unwrap(), &bad, true));
     assert!(commits_of(&replayed, &bad) >= 1);
@@ -438,7 +425,7 @@ async fn consumer_list_shows_connected_consumers(
     relay: TestRelay,
     _directory: &FakeDirectory,
 ) -> TestRelay {
-    let _ws = firehose(&relay, None).await;
+    let _ws = connect(&relay, None).await;
     poll_until("the consumer is listed", || async {
         let list = json_of(relay.admin_get("/admin/consumers/list").await).await;
         list.as_array().is_some_and(|consumers| {

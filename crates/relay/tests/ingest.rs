@@ -13,40 +13,12 @@ use atrelay_stream::{decode_frame, AccountStatus as WireStatus, Message};
 use atrelay_testkit::{
     sample_record, AccountOptions, FakeDirectory, FakePds, Misbehavior, RecordPath,
 };
-use futures_util::StreamExt;
-use support::{IngestSetup, TestRelay};
-use tokio_tungstenite::tungstenite::Message as WsMessage;
-
-/// Guards against a hung test; not an assertion about speed.
-const HANG_GUARD: Duration = Duration::from_secs(60);
-
-type Ws =
-    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+use support::{
+    connect, next_message, unsequenced, wait_for_cursor, IngestSetup, TestRelay, Ws, HANG_GUARD,
+};
 
 fn setup(directory: &FakeDirectory) -> IngestSetup {
     IngestSetup::for_directory(directory)
-}
-
-async fn connect(relay: &TestRelay, cursor: Option<i64>) -> Ws {
-    let (ws, _) = tokio_tungstenite::connect_async(relay.firehose_url(cursor))
-        .await
-        .expect("connect to the relay firehose");
-    ws
-}
-
-/// The next decoded frame of the relay's firehose.
-async fn next_message(ws: &mut Ws) -> Message {
-    let deadline = tokio::time::Instant::now() + HANG_GUARD;
-    loop {
-        let msg = tokio::time::timeout_at(deadline, ws.next())
-            .await
-            .expect("no frame within the hang guard")
-            .expect("relay firehose closed")
-            .expect("relay firehose failed");
-        if let WsMessage::Binary(bytes) = msg {
-            return decode_frame(&bytes).expect("relay sent a bad frame");
-        }
-    }
 }
 
 /// Reads `n` messages, checking that the relay's seq strictly increases.
@@ -60,12 +32,6 @@ async fn read_messages(ws: &mut Ws, n: usize, last_seq: &mut i64) -> Vec<Message
         out.push(message);
     }
     out
-}
-
-/// The message with seq 0, for comparing upstream and relayed events.
-fn unsequenced(mut message: Message) -> Message {
-    message.set_seq(0);
-    message
 }
 
 /// The PDS's events, decoded, except those whose upstream seq is in `dropped`.
@@ -85,22 +51,6 @@ fn about(messages: &[Message], dids: &[String]) -> Vec<Message> {
         .cloned()
         .map(unsequenced)
         .collect()
-}
-
-/// Waits until the relay stored `seq` as the host's cursor.
-async fn wait_for_cursor(relay: &TestRelay, hostname: &str, seq: i64) {
-    tokio::time::timeout(HANG_GUARD, async {
-        loop {
-            if let Some(host) = relay.store.host_by_hostname(hostname).await.unwrap() {
-                if host.last_seq == Some(seq) {
-                    return;
-                }
-            }
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-    })
-    .await
-    .expect("host cursor never reached the PDS head");
 }
 
 async fn wait_until(mut condition: impl FnMut() -> bool) {

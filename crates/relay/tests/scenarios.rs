@@ -30,19 +30,14 @@
 mod support;
 
 use std::path::PathBuf;
-use std::time::Duration;
 
 use atrelay::ingest::DropReason;
 use atrelay_store::AccountStatus;
 use atrelay_stream::{decode_frame, AccountStatus as WireStatus, Message};
 use atrelay_testkit::{FakeDirectory, FakePds, Scenario};
-use futures_util::StreamExt;
-use support::{IngestSetup, TestRelay};
-use tokio_tungstenite::tungstenite::Message as WsMessage;
+use support::{next_message, unsequenced, wait_for_cursor, IngestSetup, TestRelay};
 
 /// Guards against a hung test; not an assertion about speed.
-const HANG_GUARD: Duration = Duration::from_secs(60);
-
 fn scenario_path(file: &str) -> PathBuf {
     PathBuf::from(concat!(
         env!("CARGO_MANIFEST_DIR"),
@@ -108,46 +103,6 @@ scenario!(
     "seq_ordering.json",
     [Some(DropReason::SeqNotIncreasing), None]
 );
-
-type Ws =
-    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
-
-/// The next decoded frame of the relay's firehose.
-async fn next_message(ws: &mut Ws) -> Message {
-    let deadline = tokio::time::Instant::now() + HANG_GUARD;
-    loop {
-        let msg = tokio::time::timeout_at(deadline, ws.next())
-            .await
-            .expect("no frame within the hang guard")
-            .expect("relay firehose closed")
-            .expect("relay firehose failed");
-        if let WsMessage::Binary(bytes) = msg {
-            return decode_frame(&bytes).expect("relay sent a bad frame");
-        }
-    }
-}
-
-fn unsequenced(mut message: Message) -> Message {
-    message.set_seq(0);
-    message
-}
-
-/// Waits until the relay stored `seq` as the host's cursor: every frame up to it was read and
-/// either dropped or made durable.
-async fn wait_for_cursor(relay: &TestRelay, hostname: &str, seq: i64) {
-    tokio::time::timeout(HANG_GUARD, async {
-        loop {
-            if let Some(host) = relay.store.host_by_hostname(hostname).await.unwrap() {
-                if host.last_seq == Some(seq) {
-                    return;
-                }
-            }
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-    })
-    .await
-    .expect("host cursor never reached the last frame");
-}
 
 async fn start_relay(backend: Backend, setup: IngestSetup) -> Option<TestRelay> {
     match backend {

@@ -369,3 +369,57 @@ impl TestRelay {
         TestRelay::launch(store, cleanup, log_dir, setup).await
     }
 }
+
+/// A client websocket on the relay's firehose.
+pub type Ws =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// Guards against a hung test; not an assertion about speed.
+pub const HANG_GUARD: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// Connects to the relay's firehose (live, or replaying after `cursor`).
+pub async fn connect(relay: &TestRelay, cursor: Option<i64>) -> Ws {
+    let (ws, _) = tokio_tungstenite::connect_async(relay.firehose_url(cursor))
+        .await
+        .expect("connect to the relay firehose");
+    ws
+}
+
+/// The next decoded frame of the relay's firehose.
+pub async fn next_message(ws: &mut Ws) -> atrelay_stream::Message {
+    use futures_util::StreamExt;
+    let deadline = tokio::time::Instant::now() + HANG_GUARD;
+    loop {
+        let msg = tokio::time::timeout_at(deadline, ws.next())
+            .await
+            .expect("no frame within the hang guard")
+            .expect("relay firehose closed")
+            .expect("relay firehose failed");
+        if let tokio_tungstenite::tungstenite::Message::Binary(bytes) = msg {
+            return atrelay_stream::decode_frame(&bytes).expect("relay sent a bad frame");
+        }
+    }
+}
+
+/// The message with seq 0, for comparing upstream and relayed events.
+pub fn unsequenced(mut message: atrelay_stream::Message) -> atrelay_stream::Message {
+    message.set_seq(0);
+    message
+}
+
+/// Waits until the relay stored `seq` as the host's cursor: every frame up to it was read and
+/// either dropped or made durable.
+pub async fn wait_for_cursor(relay: &TestRelay, hostname: &str, seq: i64) {
+    tokio::time::timeout(HANG_GUARD, async {
+        loop {
+            if let Some(host) = relay.store.host_by_hostname(hostname).await.unwrap() {
+                if host.last_seq == Some(seq) {
+                    return;
+                }
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+    })
+    .await
+    .expect("host cursor never reached the expected seq");
+}
