@@ -53,34 +53,26 @@ pub const ACCOUNT_LIMIT_REASON: &str = "host account limit reached";
 /// not depend on verification timing: past the limit the account is kept, visible and
 /// `throttled`; its `#identity` and `#account` are passed on (the latter saying `throttled`),
 /// its `#commit` and `#sync` are not. The flag says whether the account was throttled.
-pub fn admit_new_account(host: &HostContext, outcome: Outcome) -> (Outcome, bool) {
+pub fn admit_new_account(host: &HostContext, mut outcome: Outcome) -> (Outcome, bool) {
     let Outcome::Accept {
         did,
         kind,
-        mut message,
-        mut state,
-        mut update,
+        message,
+        state,
+        update,
         new_account: true,
-    } = outcome
+    } = &mut outcome
     else {
         return (outcome, false);
     };
     let limit = host.account_limit.load(Ordering::Relaxed);
     if host.account_count.load(Ordering::Relaxed) < limit {
-        let outcome = Outcome::Accept {
-            did,
-            kind,
-            message,
-            state,
-            update,
-            new_account: true,
-        };
         return (outcome, false);
     }
-    if matches!(kind, KIND_COMMIT | KIND_SYNC) {
+    if matches!(*kind, KIND_COMMIT | KIND_SYNC) {
         let outcome = drop(
             DropReason::InactiveAccount,
-            &did,
+            did,
             format!("status {:?}", Some(AccountStatus::Throttled)),
         );
         return (outcome, true);
@@ -89,18 +81,10 @@ pub fn admit_new_account(host: &HostContext, outcome: Outcome) -> (Outcome, bool
     state.repo = None;
     update.initial_local_status = AccountStatus::Throttled;
     update.initial_local_reason = Some(format!("{ACCOUNT_LIMIT_REASON} ({limit})"));
-    if let Message::Account(account) = &mut message {
+    if let Message::Account(account) = message {
         account.active = false;
         account.status = Some(WireStatus::Throttled);
     }
-    let outcome = Outcome::Accept {
-        did,
-        kind,
-        message,
-        state,
-        update,
-        new_account: true,
-    };
     (outcome, true)
 }
 
