@@ -118,6 +118,6 @@ pub use config::{Config, Durability};
 pub use error::Error;
 pub use event::Event;
 pub use format::{MAX_DID_BYTES, MAX_EVENT_BYTES};
-pub use log::{EventLog, LogStats, Ticket};
+pub use log::{EventLog, LogHealth, LogStats, Ticket};
 pub use reader::{Reader, Start};
 pub use retention::PruneReport;

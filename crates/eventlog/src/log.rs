@@ -55,6 +55,36 @@ pub struct LogStats {
     pub pending: i64,
 }
 
+/// Whether the log takes appends and how its background retention fares, for readiness checks
+/// and metrics.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogHealth {
+    /// The writer's fatal error: the log takes no more appends.
+    pub failed: Option<String>,
+    /// The log was closed (or its writer stopped).
+    pub closed: bool,
+    /// Whether the log's directory is still there (appends into a deleted directory vanish at
+    /// the next restart).
+    pub dir_present: bool,
+    /// Failed retention passes since the log was opened.
+    pub retention_errors: u64,
+    /// Failed retention passes since the last one that succeeded.
+    pub retention_consecutive_errors: u64,
+    /// The last retention error, kept after a recovery.
+    pub retention_last_error: Option<String>,
+}
+
+/// How the writer's periodic retention passes went.
+#[derive(Debug, Default)]
+pub(crate) struct RetentionHealth {
+    /// Failed passes in all.
+    pub errors: u64,
+    /// Failed passes since the last success.
+    pub consecutive: u64,
+    /// The last failure.
+    pub last_error: Option<String>,
+}
+
 /// State shared by every part of an open log.
 #[derive(Debug)]
 pub(crate) struct Shared {
@@ -76,6 +106,8 @@ pub(crate) struct Shared {
     pub live: Mutex<Option<broadcast::Sender<Event>>>,
     /// DIDs whose events readers skip.
     pub takedowns: Takedowns,
+    /// Outcome of the writer's retention passes.
+    pub retention_health: Mutex<RetentionHealth>,
     /// Test fault point: make the next fsync fail.
     #[cfg(any(test, feature = "failpoints"))]
     pub fail_fsync: std::sync::atomic::AtomicBool,
@@ -187,6 +219,7 @@ impl EventLog {
             head_changed: Condvar::new(),
             live: Mutex::new(Some(live.clone())),
             takedowns,
+            retention_health: Mutex::new(RetentionHealth::default()),
             config,
             #[cfg(any(test, feature = "failpoints"))]
             fail_fsync: std::sync::atomic::AtomicBool::new(false),
@@ -315,6 +348,20 @@ impl EventLog {
     /// [`Error::Io`] if a file cannot be removed (segments already unlinked stay removed).
     pub fn prune(&self, now: SystemTime) -> Result<PruneReport, Error> {
         retention::prune(&self.shared, now)
+    }
+
+    /// Whether the log takes appends, and how its retention passes fare.
+    pub fn health(&self) -> LogHealth {
+        let head = self.shared.head.borrow().clone();
+        let retention = lock(&self.shared.retention_health);
+        LogHealth {
+            failed: head.failed,
+            closed: head.closed || lock(&self.shared.queue).state == QueueState::Closing,
+            dir_present: self.shared.config.dir.is_dir(),
+            retention_errors: retention.errors,
+            retention_consecutive_errors: retention.consecutive,
+            retention_last_error: retention.last_error.clone(),
+        }
     }
 
     /// Current sizes and bounds.

@@ -380,8 +380,16 @@ impl Writer {
     /// Runs retention, logging (not propagating) failures: a file that cannot be removed
     /// now is retried at the next check.
     fn apply_retention(&self) {
-        if let Err(err) = retention::prune(&self.shared, SystemTime::now()) {
-            warn!(error = %err, "event log retention failed");
+        let result = retention::prune(&self.shared, SystemTime::now());
+        let mut health = lock(&self.shared.retention_health);
+        match result {
+            Ok(_) => health.consecutive = 0,
+            Err(err) => {
+                warn!(error = %err, "event log retention failed");
+                health.errors += 1;
+                health.consecutive += 1;
+                health.last_error = Some(err.to_string());
+            }
         }
     }
 

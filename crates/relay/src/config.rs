@@ -225,4 +225,31 @@ pub struct ServeConfig {
         default_value_t = 100
     )]
     pub max_consumers_per_ip: usize,
+
+    // --- Lifecycle: bounded shutdown and readiness (issue 13) ---
+    /// Seconds a shutdown (SIGTERM/SIGINT) may take; past it the process exits with status 3,
+    /// naming what did not stop.
+    #[arg(
+        long = "shutdown-timeout",
+        env = "RELAY_SHUTDOWN_TIMEOUT",
+        default_value_t = 30
+    )]
+    pub shutdown_timeout_secs: u64,
+
+    /// `/_ready` fails when hosts are followed but no event was accepted for this many seconds
+    /// (0: never).
+    #[arg(
+        long = "ready-max-event-silence",
+        env = "RELAY_READY_MAX_EVENT_SILENCE",
+        default_value_t = 600
+    )]
+    pub ready_max_event_silence_secs: u64,
+
+    /// `/_ready` fails when a background task has failed this many times in a row.
+    #[arg(
+        long = "ready-task-error-threshold",
+        env = "RELAY_READY_TASK_ERROR_THRESHOLD",
+        default_value_t = 3
+    )]
+    pub ready_task_error_threshold: u64,
 }

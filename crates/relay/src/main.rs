@@ -5,14 +5,18 @@ use atrelay::{
     config::ServeConfig,
     consumers::{ConsumerLimits, Consumers},
     firehose::FirehoseConfig,
+    health::{Readiness, ReadinessConfig},
     ingest::{Ingest, IngestConfig},
     server,
     state::AppState,
+    tasks::Backoff,
 };
 use atrelay_eventlog::EventLog;
 use atrelay_store::{ConnectOptions, Store};
 use clap::{Parser, Subcommand};
 use tracing_subscriber::EnvFilter;
+
+mod shutdown;
 
 /// A full-network AT Protocol relay.
 #[derive(Debug, Parser)]
@@ -81,7 +85,14 @@ async fn run_serve(config: ServeConfig) -> anyhow::Result<()> {
     );
     let collections =
         atrelay_collections::CollectionIndex::open(config.persist_dir.join("collections"))?;
-    let feed = atrelay::collection_feed::spawn(log.clone(), collections.clone())?;
+    let readiness = readiness(&config);
+    let (stop_tasks, stop) = tokio::sync::watch::channel(false);
+    let feed = atrelay::collection_feed::spawn_supervised(
+        log.clone(),
+        collections.clone(),
+        readiness.tasks.register(atrelay::collection_feed::TASK_NAME),
+        stop.clone(),
+    )?;
     let backfill = atrelay_collections::Backfill::new(
         collections.clone(),
         atrelay_collections::BackfillConfig {
@@ -92,7 +103,7 @@ async fn run_serve(config: ServeConfig) -> anyhow::Result<()> {
         },
     )?;
     let resumed = backfill.resume();
-    let recheck = backfill.spawn_recheck(COLLECTION_RECHECK_INTERVAL);
+    let recheck = spawn_recheck(&backfill, &readiness, stop.clone());
     tracing::info!(hosts = resumed, "collection backfill resumed");
     let state = AppState {
         backfill: Some(backfill.clone()),
@@ -108,14 +119,15 @@ async fn run_serve(config: ServeConfig) -> anyhow::Result<()> {
             max_lag: config.consumer_max_lag,
             ..FirehoseConfig::default()
         },
+        readiness: readiness.clone(),
     };
     let metrics_listener = tokio::net::TcpListener::bind(config.metrics_bind).await?;
     tracing::info!(addr = %metrics_listener.local_addr()?, "metrics listening");
     let metrics_router = atrelay::metrics::router(state.clone());
+    let metrics_task = readiness.tasks.register("metrics-listener");
     tokio::spawn(async move {
-        if let Err(error) = axum::serve(metrics_listener, metrics_router).await {
-            tracing::error!(%error, "metrics listener failed");
-        }
+        let result = axum::serve(metrics_listener, metrics_router).await;
+        metrics_task.ended(result.err().map(|error| format!("metrics listener: {error}")));
     });
     let listener = tokio::net::TcpListener::bind(config.api_bind).await?;
     tracing::info!(addr = %listener.local_addr()?, "API listening");
@@ -129,21 +141,136 @@ async fn run_serve(config: ServeConfig) -> anyhow::Result<()> {
         );
     }
     let router = server::router_with_admin(state, auth);
-    server::serve(listener, router, shutdown_signal()).await?;
-    ingest.shutdown().await;
-    recheck.abort();
-    backfill.shutdown().await;
-    log.close()?;
-    // The feed ends once the log is closed; then make the index durable.
-    let _ = tokio::task::spawn_blocking(move || feed.join()).await;
-    collections.persist()?;
-    store.close().await;
-    tracing::info!("stopped");
-    Ok(())
+    let mut server = tokio::spawn(server::serve(listener, router, {
+        let mut stop = stop.clone();
+        async move { atrelay::tasks::stopped(&mut stop).await }
+    }));
+    let early_end = tokio::select! {
+        () = shutdown_signal() => None,
+        result = &mut server => Some(result),
+    };
+    tracing::info!(timeout_secs = config.shutdown_timeout_secs, "shutting down");
+    stop_tasks.send_replace(true);
+    let parts = Parts {
+        server: match early_end {
+            Some(result) => tokio::spawn(async move { result.unwrap_or_else(|e| Err(std::io::Error::other(e))) }),
+            None => server,
+        },
+        ingest,
+        recheck,
+        backfill,
+        log,
+        feed,
+        collections,
+        store,
+    };
+    let progress = shutdown::Progress::default();
+    let timeout = std::time::Duration::from_secs(config.shutdown_timeout_secs);
+    tokio::select! {
+        result = tokio::time::timeout(timeout, stop_parts(parts, progress.clone())) => match result {
+            Ok(failures) if failures.is_empty() => {
+                tracing::info!("stopped");
+                Ok(())
+            }
+            Ok(failures) => anyhow::bail!("stopped with errors: {}", failures.join("; ")),
+            Err(_) => shutdown::give_up(&format!("did not finish within {}s", timeout.as_secs()), &progress),
+        },
+        () = shutdown_signal() => shutdown::give_up("interrupted by a second signal", &progress),
+    }
+}
+
+/// The parts stopped at shutdown, in order.
+struct Parts {
+    server: tokio::task::JoinHandle<std::io::Result<()>>,
+    ingest: Ingest,
+    recheck: tokio::task::JoinHandle<()>,
+    backfill: atrelay_collections::Backfill,
+    log: EventLog,
+    feed: std::thread::JoinHandle<()>,
+    collections: atrelay_collections::CollectionIndex,
+    store: Store,
+}
+
+/// Stops every part in order (each step under its name in `progress`); returns what failed.
+async fn stop_parts(parts: Parts, progress: shutdown::Progress) -> Vec<String> {
+    use shutdown::Step;
+    let mut failures = Vec::new();
+    progress.begin(Step::Server);
+    match parts.server.await {
+        Ok(Ok(())) => {}
+        Ok(Err(error)) => failures.push(format!("HTTP server: {error}")),
+        Err(error) => failures.push(format!("HTTP server task: {error}")),
+    }
+    progress.begin(Step::Ingest);
+    parts.ingest.shutdown().await;
+    progress.begin(Step::Backfill);
+    let _ = parts.recheck.await;
+    parts.backfill.shutdown().await;
+    progress.begin(Step::EventLog);
+    let log = parts.log;
+    match tokio::task::spawn_blocking(move || log.close()).await {
+        Ok(Ok(())) => {}
+        Ok(Err(error)) => failures.push(format!("event log: {error}")),
+        Err(error) => failures.push(format!("event log: {error}")),
+    }
+    progress.begin(Step::CollectionFeed);
+    let feed = parts.feed;
+    if !matches!(tokio::task::spawn_blocking(move || feed.join()).await, Ok(Ok(()))) {
+        failures.push("collection feed: its thread panicked".to_owned());
+    }
+    progress.begin(Step::CollectionIndex);
+    let collections = parts.collections;
+    match tokio::task::spawn_blocking(move || collections.persist()).await {
+        Ok(Ok(())) => {}
+        Ok(Err(error)) => failures.push(format!("collection index: {error}")),
+        Err(error) => failures.push(format!("collection index: {error}")),
+    }
+    progress.begin(Step::Database);
+    parts.store.close().await;
+    progress.begin(Step::Done);
+    failures
 }
 
 /// How often finished collection crawls are repeated to repair drift.
 const COLLECTION_RECHECK_INTERVAL: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
+
+/// The readiness thresholds from the flags, with an empty task registry.
+fn readiness(config: &ServeConfig) -> Readiness {
+    Readiness::new(ReadinessConfig {
+        max_event_silence: (config.ready_max_event_silence_secs > 0)
+            .then(|| std::time::Duration::from_secs(config.ready_max_event_silence_secs)),
+        task_error_threshold: config.ready_task_error_threshold,
+    })
+}
+
+/// The periodic collection re-check, supervised: a pass that cannot start a crawl is retried
+/// after a backoff (1 min, doubling) instead of a full interval.
+fn spawn_recheck(
+    backfill: &atrelay_collections::Backfill,
+    readiness: &Readiness,
+    stop: tokio::sync::watch::Receiver<bool>,
+) -> tokio::task::JoinHandle<()> {
+    let backfill = backfill.clone();
+    tokio::spawn(atrelay::tasks::run_periodic(
+        readiness.tasks.register("collection-recheck"),
+        COLLECTION_RECHECK_INTERVAL,
+        Backoff::new(std::time::Duration::from_secs(60), COLLECTION_RECHECK_INTERVAL),
+        stop,
+        move || {
+            let failed = backfill.recheck_due(COLLECTION_RECHECK_INTERVAL);
+            async move {
+                if failed.is_empty() {
+                    return Ok(());
+                }
+                Err(failed
+                    .iter()
+                    .map(|(host, error)| format!("{host}: {error}"))
+                    .collect::<Vec<_>>()
+                    .join("; "))
+            }
+        },
+    ))
+}
 
 fn event_log_config(config: &ServeConfig) -> atrelay_eventlog::Config {
     let mut log = atrelay_eventlog::Config::new(config.persist_dir.join("events"));

@@ -83,6 +83,7 @@ pub fn render(state: &AppState) -> String {
         );
     }
     render_ingest(&mut out, state);
+    render_tasks(&mut out, state);
     let name = "atrelay_firehose_consumers_refused_total";
     let _ = writeln!(
         out,
@@ -154,4 +155,52 @@ fn render_ingest(out: &mut String, state: &AppState) {
         out,
         "# HELP {name} Most events of one host in verification at once.\n# TYPE {name} gauge\n{name} {value}"
     );
+}
+
+/// Background tasks: errors by task, the current error streak, and the state (1 on the current
+/// one).
+fn render_tasks(out: &mut String, state: &AppState) {
+    use crate::tasks::TaskState;
+    let tasks = crate::health::task_statuses(state);
+    let name = "atrelay_background_task_errors_total";
+    let _ = writeln!(
+        out,
+        "# HELP {name} Errors of each background task.\n# TYPE {name} counter"
+    );
+    for task in &tasks {
+        let _ = writeln!(out, "{name}{{task=\"{}\"}} {}", task.name, task.errors_total);
+    }
+    let name = "atrelay_background_task_consecutive_errors";
+    let _ = writeln!(
+        out,
+        "# HELP {name} Errors of each background task since its last success.\n# TYPE {name} gauge"
+    );
+    for task in &tasks {
+        let _ = writeln!(
+            out,
+            "{name}{{task=\"{}\"}} {}",
+            task.name, task.consecutive_errors
+        );
+    }
+    let name = "atrelay_background_task_state";
+    let _ = writeln!(
+        out,
+        "# HELP {name} Each background task's state (1 on the current one).\n# TYPE {name} gauge"
+    );
+    for task in &tasks {
+        for each in [
+            TaskState::Running,
+            TaskState::Backoff,
+            TaskState::Stopped,
+            TaskState::Failed,
+        ] {
+            let _ = writeln!(
+                out,
+                "{name}{{task=\"{}\",state=\"{}\"}} {}",
+                task.name,
+                each.as_str(),
+                u8::from(task.state == each)
+            );
+        }
+    }
 }

@@ -3,19 +3,17 @@
 use std::{future::Future, net::SocketAddr};
 
 use axum::{
-    extract::State,
-    http::{header, HeaderValue, StatusCode},
+    http::{header, HeaderValue},
     routing::{get, post},
-    Json, Router,
+    Router,
 };
-use serde_json::{json, Value};
 use tokio::net::TcpListener;
 use tower_http::{cors::CorsLayer, set_header::SetResponseHeaderLayer};
 
 use crate::{
     admin::{self, AdminAuth},
     api::{crawl, hosts, repos},
-    dash, firehose,
+    dash, firehose, health,
     state::AppState,
 };
 
@@ -41,8 +39,9 @@ fn public_routes(state: AppState) -> Router {
     let collections = state.collections.clone();
     Router::new()
         .route("/", get(banner))
-        .route("/_health", get(health))
-        .route("/xrpc/_health", get(health))
+        .route("/_health", get(health::health))
+        .route("/xrpc/_health", get(health::health))
+        .route("/_ready", get(health::ready))
         .route(
             "/xrpc/com.atproto.sync.subscribeRepos",
             get(firehose::subscribe_repos),
@@ -100,18 +99,4 @@ async fn banner() -> &'static str {
         env!("CARGO_PKG_VERSION"),
         ": an AT Protocol relay\n\nThe firehose is at /xrpc/com.atproto.sync.subscribeRepos\n"
     )
-}
-
-/// `GET /xrpc/_health`: `{"status":"ok"}` when the database answers, else a 500.
-async fn health(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
-    match state.store.ping().await {
-        Ok(()) => (StatusCode::OK, Json(json!({ "status": "ok" }))),
-        Err(error) => {
-            tracing::error!(%error, "health check: database unreachable");
-            (
-                StatusCode::INTERNAL_SERVER_ERROR,
-                Json(json!({ "status": "error", "msg": "can't connect to database" })),
-            )
-        }
-    }
 }

@@ -26,4 +26,6 @@ pub struct AppState {
     /// The collection index's crawler: started for every new host and on admin request.
     /// `None` leaves the index to live commits alone.
     pub backfill: Option<atrelay_collections::Backfill>,
+    /// Background task states and readiness thresholds (`/_ready`, metrics).
+    pub readiness: crate::health::Readiness,
 }

@@ -317,21 +317,27 @@ impl Backfill {
                     _ = tokio::time::sleep(every) => {}
                     _ = stop.wait_for(|s| *s) => return,
                 }
-                let every_ms = u64::try_from(every.as_millis()).unwrap_or(u64::MAX);
-                let due: Vec<(String, String)> = this
-                    .progress()
-                    .into_iter()
-                    .filter(|p| p.state != CrawlState::Running)
-                    .filter(|p| now_ms().saturating_sub(p.updated_at_ms) >= every_ms)
-                    .map(|p| (p.hostname, p.base_url))
-                    .collect();
-                for (host, base) in due {
-                    if let Err(error) = this.start_host(&host, &base) {
-                        tracing::warn!(%host, %error, "collection re-check could not start");
-                    }
+                for (host, error) in this.recheck_due(every) {
+                    tracing::warn!(%host, %error, "collection re-check could not start");
                 }
             }
         })
+    }
+
+    /// One re-check pass: crawls again each host whose last crawl finished (or failed) at
+    /// least `every` ago. Returns the hosts whose crawl could not be started, with why.
+    pub fn recheck_due(&self, every: Duration) -> Vec<(String, BackfillError)> {
+        let every_ms = u64::try_from(every.as_millis()).unwrap_or(u64::MAX);
+        let due: Vec<(String, String)> = self
+            .progress()
+            .into_iter()
+            .filter(|p| p.state != CrawlState::Running)
+            .filter(|p| now_ms().saturating_sub(p.updated_at_ms) >= every_ms)
+            .map(|p| (p.hostname, p.base_url))
+            .collect();
+        due.into_iter()
+            .filter_map(|(host, base)| self.start_host(&host, &base).err().map(|e| (host, e)))
+            .collect()
     }
 
     /// Stops every crawl and waits for the tasks to end. Progress stays saved, so
@@ -359,6 +365,17 @@ impl Backfill {
         state.running.insert(hostname.to_owned(), handle);
         true
     }
+}
+
+/// Longest wait between two attempts at a `listRepos` page.
+const MAX_RETRY_BACKOFF: Duration = Duration::from_secs(300);
+
+/// The wait after the `attempt`-th failure (1-based): `base`, doubling each time, capped at
+/// [`MAX_RETRY_BACKOFF`] (or `base` if larger), and never zero so a failing host is not hammered.
+fn retry_delay(base: Duration, attempt: u32) -> Duration {
+    let base = base.max(Duration::from_millis(10));
+    let factor = 1u32 << attempt.saturating_sub(1).min(16);
+    base.saturating_mul(factor).min(MAX_RETRY_BACKOFF.max(base))
 }
 
 /// Whether an XRPC error name means the account is inactive on its host.
@@ -497,9 +514,10 @@ impl Shared {
                     return Some(Err(error))
                 }
                 Err(error) => {
-                    tracing::debug!(%base, %error, attempt, "listRepos failed, retrying");
+                    let wait = retry_delay(self.config.retry_backoff, attempt);
+                    tracing::debug!(%base, %error, attempt, ?wait, "listRepos failed, retrying");
                     tokio::select! {
-                        _ = tokio::time::sleep(self.config.retry_backoff) => {}
+                        _ = tokio::time::sleep(wait) => {}
                         _ = stop.wait_for(|s| *s) => return None,
                     }
                 }
@@ -585,5 +603,19 @@ impl Shared {
             .await
             .map_err(|e| e.to_string())?
             .map_err(|e| e.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn page_retries_back_off_exponentially_up_to_a_cap() {
+        let base = Duration::from_secs(10);
+        let waits: Vec<u64> = (1..=7).map(|n| retry_delay(base, n).as_secs()).collect();
+        assert_eq!(waits, [10, 20, 40, 80, 160, 300, 300]);
+        assert_eq!(retry_delay(Duration::ZERO, 1), Duration::from_millis(10));
+        assert_eq!(retry_delay(base, u32::MAX), MAX_RETRY_BACKOFF);
     }
 }

@@ -61,6 +61,7 @@ impl BenchRelay {
                 max_per_ip: max_consumers,
             }),
             firehose: FirehoseConfig::default(),
+            readiness: Default::default(),
         };
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let firehose = format!(

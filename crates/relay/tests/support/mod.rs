@@ -194,6 +194,7 @@ impl TestRelay {
                 send_timeout: std::time::Duration::from_secs(2),
                 ..FirehoseConfig::default()
             },
+            readiness: Default::default(),
         };
         let router = server::router_with_admin(
             state.clone(),
