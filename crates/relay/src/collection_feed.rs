@@ -38,8 +38,8 @@ pub fn spawn(
     spawn_supervised(log, index, reporter, stop)
 }
 
-/// Starts the feed; it ends when `stop` turns true or the event log is closed, reporting its
-/// state to `reporter`.
+/// Starts the feed on a thread named after `reporter`'s task; it ends when `stop` turns true or
+/// the event log is closed, reporting its state to `reporter`.
 pub fn spawn_supervised(
     log: EventLog,
     index: CollectionIndex,
@@ -47,7 +47,7 @@ pub fn spawn_supervised(
     stop: watch::Receiver<bool>,
 ) -> std::io::Result<std::thread::JoinHandle<()>> {
     std::thread::Builder::new()
-        .name(TASK_NAME.to_owned())
+        .name(reporter.name().to_owned())
         .spawn(move || {
             let runtime = match tokio::runtime::Builder::new_current_thread()
                 .enable_all()
@@ -87,7 +87,10 @@ async fn run(
             // Retention overtook the feed while it was making progress: start again from what
             // is stored at once (replays are harmless; the periodic re-crawl repairs the gap).
             Pass::Failed(reason) if cursor == 0 && before > 0 => {
-                tracing::warn!(reason, "collection feed fell behind; reading from the oldest event");
+                tracing::warn!(
+                    reason,
+                    "collection feed fell behind; reading from the oldest event"
+                );
                 backoff.reset();
             }
             Pass::Failed(reason) => {

@@ -90,7 +90,9 @@ async fn run_serve(config: ServeConfig) -> anyhow::Result<()> {
     let feed = atrelay::collection_feed::spawn_supervised(
         log.clone(),
         collections.clone(),
-        readiness.tasks.register(atrelay::collection_feed::TASK_NAME),
+        readiness
+            .tasks
+            .register(atrelay::collection_feed::TASK_NAME),
         stop.clone(),
     )?;
     let backfill = atrelay_collections::Backfill::new(
@@ -127,7 +129,11 @@ async fn run_serve(config: ServeConfig) -> anyhow::Result<()> {
     let metrics_task = readiness.tasks.register("metrics-listener");
     tokio::spawn(async move {
         let result = axum::serve(metrics_listener, metrics_router).await;
-        metrics_task.ended(result.err().map(|error| format!("metrics listener: {error}")));
+        metrics_task.ended(
+            result
+                .err()
+                .map(|error| format!("metrics listener: {error}")),
+        );
     });
     let listener = tokio::net::TcpListener::bind(config.api_bind).await?;
     tracing::info!(addr = %listener.local_addr()?, "API listening");
@@ -153,7 +159,11 @@ async fn run_serve(config: ServeConfig) -> anyhow::Result<()> {
     stop_tasks.send_replace(true);
     let parts = Parts {
         server: match early_end {
-            Some(result) => tokio::spawn(async move { result.unwrap_or_else(|e| Err(std::io::Error::other(e))) }),
+            Some(result) => {
+                tokio::spawn(
+                    async move { result.unwrap_or_else(|e| Err(std::io::Error::other(e))) },
+                )
+            }
             None => server,
         },
         ingest,
@@ -208,6 +218,11 @@ async fn stop_parts(parts: Parts, progress: shutdown::Progress) -> Vec<String> {
     parts.backfill.shutdown().await;
     progress.begin(Step::EventLog);
     let log = parts.log;
+    if !log.health().dir_present {
+        failures.push(
+            "event log: its directory was removed while running; events since are lost".to_owned(),
+        );
+    }
     match tokio::task::spawn_blocking(move || log.close()).await {
         Ok(Ok(())) => {}
         Ok(Err(error)) => failures.push(format!("event log: {error}")),
@@ -215,7 +230,10 @@ async fn stop_parts(parts: Parts, progress: shutdown::Progress) -> Vec<String> {
     }
     progress.begin(Step::CollectionFeed);
     let feed = parts.feed;
-    if !matches!(tokio::task::spawn_blocking(move || feed.join()).await, Ok(Ok(()))) {
+    if !matches!(
+        tokio::task::spawn_blocking(move || feed.join()).await,
+        Ok(Ok(()))
+    ) {
         failures.push("collection feed: its thread panicked".to_owned());
     }
     progress.begin(Step::CollectionIndex);
@@ -254,7 +272,10 @@ fn spawn_recheck(
     tokio::spawn(atrelay::tasks::run_periodic(
         readiness.tasks.register("collection-recheck"),
         COLLECTION_RECHECK_INTERVAL,
-        Backoff::new(std::time::Duration::from_secs(60), COLLECTION_RECHECK_INTERVAL),
+        Backoff::new(
+            std::time::Duration::from_secs(60),
+            COLLECTION_RECHECK_INTERVAL,
+        ),
         stop,
         move || {
             let failed = backfill.recheck_due(COLLECTION_RECHECK_INTERVAL);

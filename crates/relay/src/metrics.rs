@@ -168,7 +168,11 @@ fn render_tasks(out: &mut String, state: &AppState) {
         "# HELP {name} Errors of each background task.\n# TYPE {name} counter"
     );
     for task in &tasks {
-        let _ = writeln!(out, "{name}{{task=\"{}\"}} {}", task.name, task.errors_total);
+        let _ = writeln!(
+            out,
+            "{name}{{task=\"{}\"}} {}",
+            task.name, task.errors_total
+        );
     }
     let name = "atrelay_background_task_consecutive_errors";
     let _ = writeln!(
