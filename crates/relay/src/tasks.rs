@@ -293,30 +293,34 @@ mod tests {
         assert_eq!(registry.snapshot()[0].state, TaskState::Stopped);
     }
 
-    #[tokio::test(start_paused = true)]
+    #[tokio::test]
     async fn a_failing_periodic_task_backs_off_and_stops_on_request() {
         let registry = TaskRegistry::new();
         let (stop_tx, stop) = watch::channel(false);
         let calls = Arc::new(Mutex::new(Vec::new()));
         let seen = calls.clone();
-        let started = tokio::time::Instant::now();
         let task = tokio::spawn(run_periodic(
             registry.register("loop"),
-            Duration::from_secs(60),
-            Backoff::new(Duration::from_secs(1), Duration::from_secs(8)),
+            Duration::from_millis(50),
+            Backoff::new(Duration::from_millis(10), Duration::from_millis(40)),
             stop,
             move || {
-                seen.lock().unwrap().push(started.elapsed().as_secs());
+                seen.lock().unwrap().push(tokio::time::Instant::now());
                 async { Err::<(), _>("broken".to_owned()) }
             },
         ));
-        // Paused time advances only when every task waits: the loop must sleep between calls.
-        tokio::time::sleep(Duration::from_secs(100)).await;
-        let at = calls.lock().unwrap().clone();
-        // First run after `every`, then 1, 2, 4, 8, 8, ... seconds apart.
-        assert_eq!(&at[..6], &[60, 61, 63, 67, 75, 83]);
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+        while calls.lock().unwrap().len() < 5 {
+            assert!(tokio::time::Instant::now() < deadline, "the loop stalled");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
         stop_tx.send_replace(true);
         task.await.unwrap();
+        // Sleeps never end early: each gap is at least the backoff (10, 20, 40, then capped).
+        let at = calls.lock().unwrap().clone();
+        for (gap, least) in at.windows(2).zip([10, 20, 40, 40]) {
+            assert!(gap[1] - gap[0] >= Duration::from_millis(least));
+        }
         let status = &registry.snapshot()[0];
         assert_eq!(status.state, TaskState::Stopped);
         assert_eq!(status.errors_total, at.len() as u64);
