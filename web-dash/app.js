@@ -10,7 +10,12 @@ function authHeader() {
 
 // Calls an admin route; throws with the relay's error message on a non-2xx answer.
 async function admin(method, path, body) {
-  const init = { method, headers: { Authorization: authHeader() } };
+  // X-Requested-With: the relay refuses state-changing admin calls a cross-site HTML form
+  // could send, and a form cannot set this header.
+  const init = {
+    method,
+    headers: { Authorization: authHeader(), "X-Requested-With": "atrelay-dash" },
+  };
   if (body !== undefined) {
     init.headers["Content-Type"] = "application/json";
     init.body = JSON.stringify(body);

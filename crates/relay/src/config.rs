@@ -15,6 +15,7 @@ pub struct ServeConfig {
     #[arg(
         long = "db-url",
         env = "DATABASE_URL",
+        hide_env_values = true,
         default_value = "sqlite://data/relay.sqlite"
     )]
     pub database_url: String,
@@ -43,6 +44,7 @@ pub struct ServeConfig {
     #[arg(
         long = "admin-password",
         env = "RELAY_ADMIN_PASSWORD",
+        hide_env_values = true,
         value_delimiter = ','
     )]
     pub admin_passwords: Vec<String>,
@@ -252,4 +254,108 @@ pub struct ServeConfig {
         default_value_t = 3
     )]
     pub ready_task_error_threshold: u64,
+
+    // --- HTTP edge: connection and request limits, admin login throttling -----------------
+    /// A request's headers must arrive within this many seconds of its first byte (and a new
+    /// connection's first request within this time of the accept), else it is closed.
+    #[arg(
+        long = "http-header-timeout-secs",
+        env = "RELAY_HTTP_HEADER_TIMEOUT_SECS",
+        default_value_t = 10
+    )]
+    pub http_header_timeout_secs: u64,
+
+    /// A connection with no request in flight and no bytes moving for this many seconds is
+    /// closed (HTTP keep-alive idle timeout).
+    #[arg(
+        long = "http-idle-timeout-secs",
+        env = "RELAY_HTTP_IDLE_TIMEOUT_SECS",
+        default_value_t = 60
+    )]
+    pub http_idle_timeout_secs: u64,
+
+    /// A request body must arrive in full within this many seconds (408 otherwise).
+    #[arg(
+        long = "http-body-timeout-secs",
+        env = "RELAY_HTTP_BODY_TIMEOUT_SECS",
+        default_value_t = 30
+    )]
+    pub http_body_timeout_secs: u64,
+
+    /// Largest request body accepted, in bytes (413 otherwise).
+    #[arg(
+        long = "http-max-body-bytes",
+        env = "RELAY_HTTP_MAX_BODY_BYTES",
+        default_value_t = 1 << 20
+    )]
+    pub http_max_body_bytes: usize,
+
+    /// Most HTTP connections open at once, websocket consumers included; lowered at start to
+    /// fit under the file-descriptor limit less `--fd-reserve`.
+    #[arg(
+        long = "max-connections",
+        env = "RELAY_MAX_CONNECTIONS",
+        default_value_t = 20_000
+    )]
+    pub max_connections: usize,
+
+    /// Connections accepted past `--max-connections` for admin and health requests only.
+    #[arg(
+        long = "reserved-admin-connections",
+        env = "RELAY_RESERVED_ADMIN_CONNECTIONS",
+        default_value_t = 64
+    )]
+    pub reserved_admin_connections: usize,
+
+    /// File descriptors kept free of HTTP connections, for the database, the event log and
+    /// upstream hosts.
+    #[arg(long = "fd-reserve", env = "RELAY_FD_RESERVE", default_value_t = 4096)]
+    pub fd_reserve: u64,
+
+    /// Most public requests (XRPC, firehose upgrades) handled at once; past it, 503.
+    #[arg(
+        long = "max-concurrent-requests",
+        env = "RELAY_MAX_CONCURRENT_REQUESTS",
+        default_value_t = 2048
+    )]
+    pub max_concurrent_requests: usize,
+
+    /// Most admin requests handled at once; past it, 503.
+    #[arg(
+        long = "max-concurrent-admin-requests",
+        env = "RELAY_MAX_CONCURRENT_ADMIN_REQUESTS",
+        default_value_t = 64
+    )]
+    pub max_concurrent_admin_requests: usize,
+
+    /// Failed admin logins a client (IPv4 address or IPv6 /64) may make per minute before
+    /// it is answered 429 for the rest of the minute.
+    #[arg(
+        long = "admin-max-failed-logins",
+        env = "RELAY_ADMIN_MAX_FAILED_LOGINS",
+        default_value_t = 10
+    )]
+    pub admin_max_failed_logins: u32,
+}
+
+impl ServeConfig {
+    /// The HTTP edge limits these flags describe, the connection cap fitted under `fd_limit`.
+    pub fn edge_limits(&self, fd_limit: Option<u64>) -> crate::edge::EdgeLimits {
+        use std::time::Duration;
+        crate::edge::EdgeLimits {
+            header_read_timeout: Duration::from_secs(self.http_header_timeout_secs.max(1)),
+            idle_timeout: Duration::from_secs(self.http_idle_timeout_secs.max(1)),
+            body_read_timeout: Duration::from_secs(self.http_body_timeout_secs.max(1)),
+            max_body_bytes: self.http_max_body_bytes,
+            max_connections: crate::edge::fdlimit::fit_connection_cap(
+                self.max_connections,
+                fd_limit,
+                self.fd_reserve,
+            ),
+            reserved_connections: self.reserved_admin_connections,
+            max_public_requests: self.max_concurrent_requests.max(1),
+            max_admin_requests: self.max_concurrent_admin_requests.max(1),
+            ..crate::edge::EdgeLimits::default()
+        }
+    }
 }

@@ -1,9 +1,9 @@
-//! The registry of connected firehose consumers: admission limits (in total and per IP) and
-//! what the admin API lists about each.
+//! The registry of connected firehose consumers: admission limits (in total and per client,
+//! an IPv6 /64 counting as one client) and what the admin API lists about each.
 
 use std::{
     collections::HashMap,
-    net::IpAddr,
+    net::{IpAddr, Ipv6Addr},
     sync::{
         atomic::{AtomicU64, Ordering},
         Arc, Mutex,
@@ -13,12 +13,36 @@ use std::{
 
 use serde::Serialize;
 
+/// Largest websocket frame a consumer may send. Consumers send only control frames (ping,
+/// pong, close: at most 125 bytes by RFC 6455), so a frame header announcing more is refused
+/// at once and the connection closed, before any payload is buffered.
+pub const MAX_INBOUND_FRAME_BYTES: usize = 4 * 1024;
+
+/// Largest websocket message a consumer may send (a fragmented message counts whole).
+pub const MAX_INBOUND_MESSAGE_BYTES: usize = 16 * 1024;
+
+/// The client an address belongs to, for per-client limits: an IPv4 address itself (also when
+/// written IPv4-mapped), an IPv6 address's /64, the smallest block a host is usually given.
+pub fn client_key(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V4(v4) => IpAddr::V4(v4),
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => {
+                let prefix = u128::from(v6) & !((1u128 << 64) - 1);
+                IpAddr::V6(Ipv6Addr::from(prefix))
+            }
+        },
+    }
+}
+
 /// Limits on concurrent consumers.
 #[derive(Debug, Clone, Copy)]
 pub struct ConsumerLimits {
     /// Most consumers connected at once.
     pub max_total: usize,
-    /// Most consumers connected at once from one IP address.
+    /// Most consumers connected at once from one client ([`client_key`]: an IPv4 address or
+    /// an IPv6 /64).
     pub max_per_ip: usize,
 }
 
@@ -49,7 +73,8 @@ pub struct ConsumerInfo {
 }
 
 struct Entry {
-    ip: IpAddr,
+    /// The client's [`client_key`].
+    client: IpAddr,
     remote_addr: String,
     user_agent: String,
     connected_at: SystemTime,
@@ -98,7 +123,8 @@ impl Consumers {
             self.refused.fetch_add(1, Ordering::Relaxed);
             return Err(Refusal::TooManyConsumers(self.limits.max_total));
         }
-        let from_ip = entries.values().filter(|e| e.ip == remote.ip()).count();
+        let client = client_key(remote.ip());
+        let from_ip = entries.values().filter(|e| e.client == client).count();
         if from_ip >= self.limits.max_per_ip {
             self.refused.fetch_add(1, Ordering::Relaxed);
             return Err(Refusal::TooManyFromAddress(self.limits.max_per_ip));
@@ -109,7 +135,7 @@ impl Consumers {
         entries.insert(
             id,
             Entry {
-                ip: remote.ip(),
+                client,
                 remote_addr: remote.to_string(),
                 user_agent,
                 connected_at: SystemTime::now(),
@@ -230,6 +256,35 @@ mod tests {
         drop(first);
         assert_eq!(registry.len(), 2);
         assert!(registry.admit(a, "ua".into()).is_ok());
+    }
+
+    #[test]
+    fn an_ipv6_slash_64_counts_as_one_client() {
+        let registry = Consumers::new(ConsumerLimits {
+            max_total: 100,
+            max_per_ip: 2,
+        });
+        let one: std::net::SocketAddr = "[2001:db8:1:2::1]:1000".parse().unwrap();
+        let same_64: std::net::SocketAddr =
+            "[2001:db8:1:2:ffff:ffff:ffff:fffe]:2000".parse().unwrap();
+        let third_in_64: std::net::SocketAddr = "[2001:db8:1:2:abcd::7]:3000".parse().unwrap();
+        let next_64: std::net::SocketAddr = "[2001:db8:1:3::1]:1000".parse().unwrap();
+        let _a = registry.admit(one, "ua".into()).unwrap();
+        let _b = registry.admit(same_64, "ua".into()).unwrap();
+        assert_eq!(
+            registry.admit(third_in_64, "ua".into()).err(),
+            Some(Refusal::TooManyFromAddress(2))
+        );
+        assert!(registry.admit(next_64, "ua".into()).is_ok());
+    }
+
+    #[test]
+    fn client_keys_mask_ipv6_to_its_64_and_unmap_ipv4() {
+        let key = |s: &str| client_key(s.parse().unwrap()).to_string();
+        assert_eq!(key("2001:db8:1:2:3:4:5:6"), "2001:db8:1:2::");
+        assert_eq!(key("::ffff:192.0.2.7"), "192.0.2.7");
+        assert_eq!(key("192.0.2.7"), "192.0.2.7");
+        assert_eq!(key("::1"), "::");
     }
 
     #[test]

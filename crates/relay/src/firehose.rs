@@ -87,7 +87,8 @@ pub async fn subscribe_repos(
     // which every connection fills with zeros on its first read (133 KiB of RSS per idle
     // consumer; see the firehose_idle benchmark).
     upgrade
-        .max_message_size(64 * 1024)
+        .max_frame_size(crate::consumers::MAX_INBOUND_FRAME_BYTES)
+        .max_message_size(crate::consumers::MAX_INBOUND_MESSAGE_BYTES)
         .read_buffer_size(4 * 1024)
         .on_upgrade(move |socket| async move {
             let ended = serve_consumer(state, socket, cursor, &slot).await;

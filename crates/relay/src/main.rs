@@ -7,6 +7,7 @@ use atrelay::{
     firehose::FirehoseConfig,
     health::{Readiness, ReadinessConfig},
     ingest::{Ingest, IngestConfig},
+    redact::{redact_url as redact, scrub},
     server,
     state::AppState,
     tasks::Backoff,
@@ -33,7 +34,7 @@ enum Command {
     /// Apply the database migrations and exit.
     Migrate {
         /// Database URL, as for `serve`.
-        #[arg(long = "db-url", env = "DATABASE_URL", default_value = atrelay::config::DEFAULT_DATABASE_URL)]
+        #[arg(long = "db-url", env = "DATABASE_URL", hide_env_values = true, default_value = atrelay::config::DEFAULT_DATABASE_URL)]
         database_url: String,
     },
     /// Print the version and exit.
@@ -56,7 +57,7 @@ fn main() -> anyhow::Result<()> {
             init_logging();
             let runtime = tokio::runtime::Runtime::new()?;
             runtime.block_on(async {
-                let store = Store::open(&database_url, &ConnectOptions::default()).await?;
+                let store = open_store(&database_url).await?;
                 store.close().await;
                 println!("migrations applied to {}", redact(&database_url));
                 anyhow::Ok(())
@@ -73,7 +74,15 @@ fn init_logging() {
 }
 
 async fn run_serve(config: ServeConfig) -> anyhow::Result<()> {
-    let store = Store::open(&config.database_url, &ConnectOptions::default()).await?;
+    let fd_limit = atrelay::edge::fdlimit::raise_to_hard_limit();
+    let edge_limits = config.edge_limits(fd_limit);
+    tracing::info!(
+        fd_limit = ?fd_limit,
+        max_connections = edge_limits.max_connections,
+        reserved_admin_connections = edge_limits.reserved_connections,
+        "HTTP connection limits"
+    );
+    let store = open_store(&config.database_url).await?;
     tracing::info!(database = %redact(&config.database_url), "database ready");
     let log = EventLog::open(event_log_config(&config))?;
     tracing::info!(newest_seq = log.newest_seq(), oldest_seq = ?log.oldest_seq(), "event log ready");
@@ -140,6 +149,7 @@ async fn run_serve(config: ServeConfig) -> anyhow::Result<()> {
     let followed = ingest.resubscribe_all().await?;
     tracing::info!(hosts = followed, "following upstream hosts");
     let (auth, generated) = AdminAuth::configured_or_random(config.admin_passwords.clone());
+    let auth = auth.with_max_failed_logins(config.admin_max_failed_logins);
     if let Some(password) = generated {
         tracing::warn!(
             "no admin password configured (RELAY_ADMIN_PASSWORD); for this run the admin \
@@ -147,7 +157,7 @@ async fn run_serve(config: ServeConfig) -> anyhow::Result<()> {
         );
     }
     let router = server::router_with_admin(state, auth);
-    let mut server = tokio::spawn(server::serve(listener, router, {
+    let mut server = tokio::spawn(server::serve_with_limits(listener, router, edge_limits, {
         let mut stop = stop.clone();
         async move { atrelay::tasks::stopped(&mut stop).await }
     }));
@@ -305,23 +315,18 @@ fn event_log_config(config: &ServeConfig) -> atrelay_eventlog::Config {
     log
 }
 
-/// The database URL without its password, for logs.
-fn redact(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(scheme_end), Some(at)) if at > scheme_end => {
-            let credentials = &url[scheme_end + 3..at];
-            match credentials.find(':') {
-                Some(colon) => format!(
-                    "{}{}:***{}",
-                    &url[..scheme_end + 3],
-                    &credentials[..colon],
-                    &url[at..]
-                ),
-                None => url.to_owned(),
-            }
-        }
-        _ => url.to_owned(),
-    }
+/// Opens the store; an error names the database without its password, even where the
+/// driver's message quotes the URL.
+async fn open_store(url: &str) -> anyhow::Result<Store> {
+    Store::open(url, &ConnectOptions::default())
+        .await
+        .map_err(|error| {
+            anyhow::anyhow!(
+                "cannot open the database {}: {}",
+                redact(url),
+                scrub(&error.to_string(), url)
+            )
+        })
 }
 
 /// Completes on Ctrl-C or SIGTERM.

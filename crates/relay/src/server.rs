@@ -1,9 +1,11 @@
-//! The public HTTP server: routes, shared middleware, and the listen loop with graceful shutdown.
+//! The public HTTP server: routes and shared middleware. The accept loop with its connection
+//! limits is [`crate::edge::listen`].
 
-use std::{future::Future, net::SocketAddr};
+use std::future::Future;
 
 use axum::{
     http::{header, HeaderValue},
+    middleware,
     routing::{get, post},
     Router,
 };
@@ -13,7 +15,9 @@ use tower_http::{cors::CorsLayer, set_header::SetResponseHeaderLayer};
 use crate::{
     admin::{self, AdminAuth},
     api::{crawl, hosts, repos},
-    dash, firehose, health,
+    dash,
+    edge::{self, EdgeLimits},
+    firehose, health,
     state::AppState,
 };
 
@@ -22,14 +26,15 @@ pub const SERVER_HEADER: &str = concat!("atrelay/", env!("CARGO_PKG_VERSION"), "
 
 /// Builds the router of the public API (no admin routes).
 pub fn router(state: AppState) -> Router {
-    with_common_layers(public_routes(state))
+    with_common_layers(with_cors(public_routes(state)))
 }
 
 /// Builds the router of the whole service: the public API, `/admin/*` behind `auth`, and the
-/// dashboard at `/dash/`.
+/// dashboard at `/dash/`. Only the public API answers cross-origin requests: a page on another
+/// site cannot read the admin API or send it anything but a simple form.
 pub fn router_with_admin(state: AppState, auth: AdminAuth) -> Router {
     with_common_layers(
-        public_routes(state.clone())
+        with_cors(public_routes(state.clone()))
             .merge(admin::router(state, auth))
             .merge(dash::router()),
     )
@@ -69,28 +74,40 @@ fn public_routes(state: AppState) -> Router {
         .merge(atrelay_collections::http::router(collections))
 }
 
-/// CORS for browser clients and the `Server` header on every response.
+/// CORS for browser clients of the public API.
+fn with_cors(router: Router) -> Router {
+    router.layer(CorsLayer::permissive())
+}
+
+/// XRPC JSON for every error (the router's own 404 and 405 included) and the `Server` header
+/// on every response.
 fn with_common_layers(router: Router) -> Router {
     router
-        .layer(CorsLayer::permissive())
+        .layer(middleware::from_fn(edge::errors::json_errors))
         .layer(SetResponseHeaderLayer::overriding(
             header::SERVER,
             HeaderValue::from_static(SERVER_HEADER),
         ))
 }
 
-/// Serves `router` on `listener` until `shutdown` completes, then drains open requests.
+/// Serves `router` on `listener` with the default [`EdgeLimits`] until `shutdown` completes,
+/// then drains open requests.
 pub async fn serve(
     listener: TcpListener,
     router: Router,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(
-        listener,
-        router.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown)
-    .await
+    edge::listen::serve(listener, router, EdgeLimits::default(), shutdown).await
+}
+
+/// As [`serve`], under `limits`.
+pub async fn serve_with_limits(
+    listener: TcpListener,
+    router: Router,
+    limits: EdgeLimits,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    edge::listen::serve(listener, router, limits, shutdown).await
 }
 
 async fn banner() -> &'static str {

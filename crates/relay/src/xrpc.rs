@@ -61,9 +61,19 @@ impl IntoResponse for XrpcError {
 }
 
 impl From<atrelay_store::StoreError> for XrpcError {
-    /// A store failure is the relay's fault: logged here with its detail, answered as a 500.
+    /// A store refusal of the caller's input (a malformed hostname, domain or argument) is a
+    /// 400, not logged: anyone can send those at will. Any other store failure is the relay's
+    /// fault: logged here with its detail, answered as a 500.
     fn from(error: atrelay_store::StoreError) -> Self {
-        tracing::error!(%error, "store query failed");
-        XrpcError::internal()
+        use atrelay_store::StoreError;
+        match error {
+            StoreError::InvalidHostname { .. }
+            | StoreError::InvalidDomain { .. }
+            | StoreError::InvalidArgument { .. } => XrpcError::invalid_request(error.to_string()),
+            error => {
+                tracing::error!(%error, "store query failed");
+                XrpcError::internal()
+            }
+        }
     }
 }

@@ -228,7 +228,9 @@ impl TestRelay {
             .unwrap()
     }
 
-    /// `POST base + path_and_query` with the admin credentials and an optional JSON body.
+    /// `POST base + path_and_query` with the admin credentials and an optional JSON body, as
+    /// a script sends it (`X-Requested-With`, which the admin API requires of a call without a
+    /// JSON body).
     pub async fn admin_post(
         &self,
         path_and_query: &str,
@@ -236,7 +238,8 @@ impl TestRelay {
     ) -> reqwest::Response {
         let request = reqwest::Client::new()
             .post(format!("{}{path_and_query}", self.base))
-            .basic_auth("admin", Some(ADMIN_PASSWORD));
+            .basic_auth("admin", Some(ADMIN_PASSWORD))
+            .header("X-Requested-With", "atrelay-tests");
         let request = match body {
             Some(body) => request.json(&body),
             None => request,
