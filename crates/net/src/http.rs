@@ -60,18 +60,17 @@ impl Outbound {
     /// this policy, follows no redirects and uses no proxy.
     ///
     /// # Errors
-    /// [`OutboundError::Connect`] when the client cannot be built (TLS backend).
-    pub fn http_client(&self, builder: reqwest::ClientBuilder) -> Result<HttpClient, OutboundError> {
+    /// A [`reqwest::Error`] when the client cannot be built (TLS backend).
+    pub fn http_client(
+        &self,
+        builder: reqwest::ClientBuilder,
+    ) -> Result<HttpClient, reqwest::Error> {
         let client = builder
             .dns_resolver(Arc::new(GuardedDns(self.clone())))
             .redirect(reqwest::redirect::Policy::none())
             .no_proxy()
             .https_only(!self.allows_private())
-            .build()
-            .map_err(|e| OutboundError::Connect {
-                host: String::new(),
-                detail: error_chain(&e),
-            })?;
+            .build()?;
         Ok(HttpClient {
             client,
             outbound: self.clone(),
