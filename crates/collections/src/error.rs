@@ -98,6 +98,10 @@ pub enum BackfillError {
     /// The HTTP client could not be built.
     #[error("http client: {0}")]
     Client(String),
+    /// The outbound policy refuses the base URL (a loopback or private address, plain http
+    /// or a port outside dev mode).
+    #[error("refused: {0}")]
+    Refused(String),
     /// Persisted crawl progress could not be decoded.
     #[error("corrupt crawl progress for {hostname:?}: {reason}")]
     CorruptProgress {
@@ -111,21 +115,25 @@ pub enum BackfillError {
 /// Why one request to a PDS failed during a crawl.
 #[derive(Debug, thiserror::Error)]
 pub enum FetchError {
-    /// Transport failure, timeout or unreadable body.
+    /// Transport failure, timeout or unreadable body (a short reason).
     #[error("http: {0}")]
-    Http(#[from] reqwest::Error),
-    /// The PDS answered with an XRPC error.
-    #[error("{status} {error}: {message}")]
+    Http(String),
+    /// The outbound policy refused the target (a non-public address, plain http or a port
+    /// outside dev mode); retrying does not help.
+    #[error("refused: {0}")]
+    Refused(String),
+    /// The PDS answered with a non-2xx status (a redirect included: none is followed). Only
+    /// the status and the XRPC error name are kept, never the body.
+    #[error("HTTP {status}{}", name_suffix(.error))]
     Xrpc {
         /// The HTTP status.
         status: u16,
-        /// The XRPC error name (`RepoNotFound`, `RepoDeactivated`, ...).
+        /// The XRPC error name (`RepoNotFound`, `RepoDeactivated`, ...), empty when the body
+        /// was not an XRPC error.
         error: String,
-        /// The message.
-        message: String,
     },
-    /// The response body is larger than allowed.
-    #[error("response larger than {limit} bytes")]
+    /// The response body is larger than allowed (read stopped at the limit).
+    #[error("response larger than the {limit}-byte limit")]
     TooLarge {
         /// The limit.
         limit: usize,
@@ -136,4 +144,19 @@ pub enum FetchError {
     /// The repository CAR could not be read.
     #[error(transparent)]
     Snapshot(#[from] SnapshotError),
+}
+
+/// ` RepoNotFound` for a named XRPC error, nothing otherwise.
+fn name_suffix(error: &str) -> String {
+    if error.is_empty() {
+        String::new()
+    } else {
+        format!(" {error}")
+    }
+}
+
+impl From<atrelay_net::OutboundError> for FetchError {
+    fn from(error: atrelay_net::OutboundError) -> Self {
+        FetchError::Refused(error.to_string())
+    }
 }

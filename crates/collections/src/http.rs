@@ -184,6 +184,7 @@ async fn request_crawl(
         Err(BackfillError::InvalidUrl { .. }) => {
             bad_request(&format!("invalid host {hostname:?} or URL {url:?}"))
         }
+        Err(BackfillError::Refused(reason)) => bad_request(&reason),
         Err(error) => {
             tracing::error!(%error, "could not start collection crawl");
             xrpc_error(

@@ -25,7 +25,10 @@ mod meta;
 mod op;
 mod snapshot;
 
-pub use backfill::{AccountCheck, Backfill, BackfillConfig, CrawlState, HostCheck, HostProgress};
+pub use backfill::{
+    AccountCheck, Backfill, BackfillConfig, CrawlState, HostCheck, HostProgress,
+    DEFAULT_MAX_CAR_BYTES, DEFAULT_MAX_CONCURRENT_HOSTS,
+};
 pub use error::{BackfillError, FetchError, IndexError, SnapshotError};
 pub use index::{
     AccountState, CollectionIndex, CommitOutcome, ReposPage, SnapshotOutcome, DEFAULT_LIST_LIMIT,

@@ -65,6 +65,15 @@ pub enum ResolveError {
         /// The DID.
         did: String,
     },
+    /// The outbound policy refused the target: a loopback, private or otherwise non-public
+    /// address, or a plain-http URL or port outside dev mode. Nothing was fetched.
+    #[error("resolving {did} refused: {reason}")]
+    Refused {
+        /// The DID.
+        did: String,
+        /// The policy's reason.
+        reason: String,
+    },
     /// A transport failure or an unexpected HTTP status.
     #[error("resolving {did} failed: {message}")]
     Http {
@@ -107,6 +116,7 @@ impl ResolveError {
             | ResolveError::WrongDid { did, .. }
             | ResolveError::TooLarge { did, .. }
             | ResolveError::Timeout { did }
+            | ResolveError::Refused { did, .. }
             | ResolveError::Http { did, .. } => did,
         }
     }

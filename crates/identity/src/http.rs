@@ -3,10 +3,10 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use atrelay_net::{HttpClient, Outbound};
 use reqwest::StatusCode;
 use tokio::sync::Semaphore;
 
-use crate::dns::PublicOnlyDns;
 use crate::locate::{document_url, DidMethod};
 use crate::{Identity, ResolveError, ResolveFuture, Resolver};
 
@@ -25,7 +25,8 @@ pub struct ResolverConfig {
     /// Largest document accepted, in bytes (default 64 KiB; real documents are about 1 KiB).
     pub max_document_bytes: usize,
     /// Development mode: did:web may name a port and is fetched over plain `http://`, and
-    /// loopback and private addresses may be dialled. Never enable it in production.
+    /// loopback and private addresses may be dialled ([`Outbound`] in dev mode). Never enable
+    /// it in production.
     pub dev_mode: bool,
     /// The `User-Agent` header sent with every request.
     pub user_agent: String,
@@ -55,29 +56,37 @@ impl Default for ResolverConfig {
 pub struct HttpResolver {
     /// The settings, shared by clones.
     config: Arc<ResolverConfig>,
-    /// The HTTP client (connection pool shared by clones).
-    client: reqwest::Client,
+    /// The guarded HTTP client (connection pool shared by clones).
+    client: HttpClient,
     /// Slots for requests in flight, shared by clones.
     slots: Arc<Semaphore>,
 }
 
 impl HttpResolver {
-    /// Builds a resolver and its HTTP client.
+    /// Builds a resolver and its HTTP client, going out through the [`Outbound`] policy
+    /// (dev mode when `config.dev_mode`): in production only public addresses over https,
+    /// and never a redirect.
     ///
     /// # Errors
     /// A [`reqwest::Error`] when the TLS backend cannot be initialised.
     pub fn new(config: ResolverConfig) -> Result<Self, reqwest::Error> {
-        let mut builder = reqwest::Client::builder()
+        HttpResolver::with_outbound(config.clone(), Outbound::new(config.dev_mode))
+    }
+
+    /// As [`HttpResolver::new`], with another policy (tests give one with a fake DNS).
+    ///
+    /// # Errors
+    /// A [`reqwest::Error`] when the TLS backend cannot be initialised.
+    pub fn with_outbound(
+        config: ResolverConfig,
+        outbound: Outbound,
+    ) -> Result<Self, reqwest::Error> {
+        let builder = reqwest::Client::builder()
             .timeout(config.timeout)
             .connect_timeout(config.connect_timeout)
-            .user_agent(config.user_agent.clone())
-            .redirect(reqwest::redirect::Policy::limited(3))
-            .https_only(!config.dev_mode);
-        if !config.dev_mode {
-            builder = builder.dns_resolver(Arc::new(PublicOnlyDns));
-        }
+            .user_agent(config.user_agent.clone());
         Ok(HttpResolver {
-            client: builder.build()?,
+            client: outbound.http_client(builder)?,
             slots: Arc::new(Semaphore::new(config.max_concurrent_requests.max(1))),
             config: Arc::new(config),
         })
@@ -97,14 +106,29 @@ impl HttpResolver {
             message,
         };
         let map_transport = |err: reqwest::Error| {
-            if err.is_timeout() {
+            if let Some(refused) = atrelay_net::refusal(&err) {
+                ResolveError::Refused {
+                    did: did.to_owned(),
+                    reason: refused.to_string(),
+                }
+            } else if err.is_timeout() {
                 ResolveError::Timeout {
                     did: did.to_owned(),
                 }
             } else {
-                http_err(err.status().map(|s| s.as_u16()), error_chain(&err))
+                http_err(
+                    err.status().map(|s| s.as_u16()),
+                    atrelay_net::describe(&err),
+                )
             }
         };
+        let request = self
+            .client
+            .get(&url)
+            .map_err(|refused| ResolveError::Refused {
+                did: did.to_owned(),
+                reason: refused.to_string(),
+            })?;
 
         // The semaphore is never closed, so acquiring fails only by timing out.
         let _slot = match tokio::time::timeout(self.config.timeout, self.slots.acquire()).await {
@@ -115,9 +139,7 @@ impl HttpResolver {
                 })
             }
         };
-        let mut response = self
-            .client
-            .get(&url)
+        let mut response = request
             .header(
                 reqwest::header::ACCEPT,
                 "application/did+json, application/json",
@@ -190,16 +212,4 @@ impl Resolver for HttpResolver {
             result
         })
     }
-}
-
-/// The error and its sources on one line, since reqwest's top-level message is often vague.
-fn error_chain(err: &dyn std::error::Error) -> String {
-    let mut message = err.to_string();
-    let mut source = err.source();
-    while let Some(inner) = source {
-        message.push_str(": ");
-        message.push_str(&inner.to_string());
-        source = inner.source();
-    }
-    message
 }

@@ -30,6 +30,9 @@
 //! # }
 //! ```
 //!
+//! Every request goes out through the [`atrelay_net::Outbound`] policy: in production only
+//! public addresses over https, no redirects, no proxy from the environment.
+//!
 //! Knows nothing of the relay, accounts or hosts; handles are read from documents but never
 //! resolved (the relay does not need them verified).
 #![deny(missing_docs)]
@@ -39,7 +42,6 @@
 )]
 
 mod cache;
-mod dns;
 mod document;
 mod error;
 mod http;
@@ -47,7 +49,6 @@ mod locate;
 mod resolver;
 
 pub use cache::{CacheConfig, CacheMetrics, CachingResolver};
-pub use dns::is_public as is_public_address;
 pub use document::Identity;
 pub use error::ResolveError;
 pub use http::{HttpResolver, ResolverConfig, DEFAULT_PLC_URL};

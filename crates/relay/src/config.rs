@@ -336,6 +336,25 @@ pub struct ServeConfig {
         default_value_t = 10
     )]
     pub admin_max_failed_logins: u32,
+
+    // --- Outbound connections and collection backfill (the guarded dialler) ---
+    /// Largest repository CAR the collection backfill downloads, in bytes; a larger one is
+    /// abandoned while it is being read and counted as failed.
+    #[arg(
+        long = "collection-backfill-max-repo-bytes",
+        env = "RELAY_COLLECTION_BACKFILL_MAX_REPO_BYTES",
+        default_value_t = atrelay_collections::DEFAULT_MAX_CAR_BYTES
+    )]
+    pub collection_backfill_max_repo_bytes: usize,
+
+    /// Most hosts the collection backfill crawls at once (the daily re-check included);
+    /// more wait for a slot.
+    #[arg(
+        long = "collection-backfill-concurrency",
+        env = "RELAY_COLLECTION_BACKFILL_CONCURRENCY",
+        default_value_t = atrelay_collections::DEFAULT_MAX_CONCURRENT_HOSTS
+    )]
+    pub collection_backfill_concurrency: usize,
 }
 
 impl ServeConfig {

@@ -110,6 +110,9 @@ async fn run_serve(config: ServeConfig) -> anyhow::Result<()> {
             account_check: Some(atrelay::collection_crawl::account_check(
                 ingest.resolver().clone(),
             )),
+            max_car_bytes: config.collection_backfill_max_repo_bytes,
+            max_concurrent_hosts: config.collection_backfill_concurrency.max(1),
+            outbound: atrelay_net::Outbound::new(config.allow_insecure_hosts),
             ..atrelay_collections::BackfillConfig::default()
         },
     )?;

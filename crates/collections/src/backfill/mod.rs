@@ -3,7 +3,12 @@
 //! For each host: page `com.atproto.sync.listRepos`; for each active account fetch
 //! `com.atproto.sync.getRepo` and walk its MST ([`RepoSnapshot`]) to count records per
 //! collection at the repository's current rev; accounts the host reports inactive are
-//! hidden. Requests to one host are paced (`requests_per_second`), hosts crawl in parallel.
+//! hidden. Requests to one host are paced (`requests_per_second`); at most
+//! `max_concurrent_hosts` hosts crawl at once across the process (a semaphore: a started
+//! crawl waits for a slot, so the periodic re-check never runs every host together).
+//! Every request goes out through the guarded dialler ([`atrelay_net::Outbound`]): in
+//! production no loopback or private address, no plain http, no redirect, no proxy. A
+//! repository CAR is read as a stream and dropped as soon as it passes `max_car_bytes`.
 //! Progress (cursor and tallies) is saved in the index after every page, so a restart
 //! resumes at the page it was on. A periodic re-check crawls finished hosts again to repair
 //! drift; snapshots never overwrite newer live commits (see
@@ -23,8 +28,9 @@ use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
+use atrelay_net::Outbound;
 use atrelay_repo::crypto::PublicKey;
-use tokio::sync::watch;
+use tokio::sync::{watch, Semaphore};
 use tokio::task::JoinHandle;
 
 use crate::error::{BackfillError, FetchError};
@@ -49,6 +55,11 @@ pub type AccountCheck = Arc<
         + Sync,
 >;
 
+/// Default [`BackfillConfig::max_car_bytes`]: 256 MiB.
+pub const DEFAULT_MAX_CAR_BYTES: usize = 256 << 20;
+/// Default [`BackfillConfig::max_concurrent_hosts`].
+pub const DEFAULT_MAX_CONCURRENT_HOSTS: usize = 4;
+
 /// Crawler settings.
 #[derive(Clone)]
 pub struct BackfillConfig {
@@ -56,8 +67,15 @@ pub struct BackfillConfig {
     pub requests_per_second: f64,
     /// `listRepos` page size (1..=1000).
     pub page_size: u16,
-    /// Largest repository CAR accepted.
+    /// Largest repository CAR accepted (default 256 MiB); a larger one is abandoned while
+    /// it is being read.
     pub max_car_bytes: usize,
+    /// Most hosts crawled at once in the process (default 4); more wait for a slot. One
+    /// repository is downloaded per host at a time, so at most this many CARs (and
+    /// `refresh_account` calls, which take a slot too) are in memory together.
+    pub max_concurrent_hosts: usize,
+    /// The outbound policy every request goes through (default: production).
+    pub outbound: Outbound,
     /// Timeout of one HTTP request.
     pub request_timeout: Duration,
     /// Attempts at one `listRepos` page before the crawl is marked failed.
@@ -77,6 +95,8 @@ impl std::fmt::Debug for BackfillConfig {
             .field("requests_per_second", &self.requests_per_second)
             .field("page_size", &self.page_size)
             .field("max_car_bytes", &self.max_car_bytes)
+            .field("max_concurrent_hosts", &self.max_concurrent_hosts)
+            .field("outbound", &self.outbound)
             .field("request_timeout", &self.request_timeout)
             .field("page_attempts", &self.page_attempts)
             .field("retry_backoff", &self.retry_backoff)
@@ -91,7 +111,9 @@ impl Default for BackfillConfig {
         Self {
             requests_per_second: 10.0,
             page_size: 500,
-            max_car_bytes: 1 << 30,
+            max_car_bytes: DEFAULT_MAX_CAR_BYTES,
+            max_concurrent_hosts: DEFAULT_MAX_CONCURRENT_HOSTS,
+            outbound: Outbound::default(),
             request_timeout: Duration::from_secs(300),
             page_attempts: 5,
             retry_backoff: Duration::from_secs(10),
@@ -112,6 +134,8 @@ struct Shared {
     index: CollectionIndex,
     client: PdsClient,
     config: BackfillConfig,
+    /// Crawl slots shared by every host ([`BackfillConfig::max_concurrent_hosts`]).
+    slots: Semaphore,
     state: Mutex<State>,
     /// Bumped on every progress change.
     changed: watch::Sender<u64>,
@@ -141,10 +165,12 @@ impl Backfill {
     ///
     /// [`BackfillError::Client`], [`BackfillError::Index`], corrupt saved progress.
     pub fn new(index: CollectionIndex, config: BackfillConfig) -> Result<Self, BackfillError> {
-        let http = reqwest::Client::builder()
+        let builder = reqwest::Client::builder()
             .timeout(config.request_timeout)
-            .user_agent(concat!("atrelay-collections/", env!("CARGO_PKG_VERSION")))
-            .build()
+            .user_agent(concat!("atrelay-collections/", env!("CARGO_PKG_VERSION")));
+        let http = config
+            .outbound
+            .http_client(builder)
             .map_err(|e| BackfillError::Client(e.to_string()))?;
         let mut progress = BTreeMap::new();
         for (hostname, bytes) in index.crawl_entries()? {
@@ -155,6 +181,7 @@ impl Backfill {
             shared: Arc::new(Shared {
                 index,
                 client: PdsClient::new(http, config.max_car_bytes),
+                slots: Semaphore::new(config.max_concurrent_hosts.max(1)),
                 config,
                 state: Mutex::new(State {
                     progress,
@@ -191,7 +218,10 @@ impl Backfill {
     ///
     /// # Errors
     ///
-    /// [`BackfillError::InvalidUrl`], [`BackfillError::Index`] when progress cannot be saved.
+    /// [`BackfillError::InvalidUrl`], [`BackfillError::Refused`] when the outbound policy
+    /// refuses the URL (an IP literal that is not public, plain http or a port outside dev
+    /// mode; names are checked when resolved), [`BackfillError::Index`] when progress cannot
+    /// be saved.
     pub fn start_host(&self, hostname: &str, base_url: &str) -> Result<bool, BackfillError> {
         let invalid = || BackfillError::InvalidUrl {
             hostname: hostname.to_owned(),
@@ -202,6 +232,11 @@ impl Backfill {
         {
             return Err(invalid());
         }
+        self.shared
+            .config
+            .outbound
+            .check_url(base_url)
+            .map_err(|e| BackfillError::Refused(e.to_string()))?;
         let base = base_url.trim_end_matches('/').to_owned();
         if *self.shared.stop.borrow() {
             return Ok(false);
@@ -229,7 +264,7 @@ impl Backfill {
 
     /// Fetches one account's repository from `base_url` now and re-seeds its counts (after a
     /// `#sync`, or for an account first seen on a host that is not crawled). Not paced: the
-    /// caller limits how often it asks.
+    /// caller limits how often it asks. Takes a crawl slot, so it may wait for one.
     ///
     /// # Errors
     ///
@@ -257,6 +292,12 @@ impl Backfill {
             }
             None => None,
         };
+        let _slot = self
+            .shared
+            .slots
+            .acquire()
+            .await
+            .map_err(|_| FetchError::Malformed("the crawler is shut down".to_owned()))?;
         let car = match self.shared.client.get_repo(base, did).await {
             Ok(car) => car,
             Err(error) => {
@@ -412,6 +453,14 @@ impl Shared {
 
     async fn crawl(self: Arc<Self>, hostname: String) {
         let mut stop = self.stop.subscribe();
+        // Wait for a slot; the host shows `running` meanwhile.
+        let _slot = tokio::select! {
+            slot = self.slots.acquire() => match slot {
+                Ok(slot) => slot,
+                Err(_) => return,
+            },
+            _ = stop.wait_for(|s| *s) => return,
+        };
         let mut pacer = Pacer::new(self.config.requests_per_second);
         let stopped = self.crawl_pages(&hostname, &mut pacer, &mut stop).await;
         if !stopped {
@@ -510,6 +559,13 @@ impl Shared {
             };
             match result {
                 Ok(page) => return Some(Ok(page)),
+                // A refused target or a redirect will answer the same next time.
+                Err(
+                    error @ (FetchError::Refused(_)
+                    | FetchError::Xrpc {
+                        status: 300..=399, ..
+                    }),
+                ) => return Some(Err(error)),
                 Err(error) if attempt >= self.config.page_attempts.max(1) => {
                     return Some(Err(error))
                 }

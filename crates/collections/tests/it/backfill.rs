@@ -8,8 +8,10 @@ use atrelay_testkit::{sample_record, AccountOptions, FakePds, RecordPath, SAMPLE
 
 use crate::common::{feed, list_all, pds_with_plc_and_web, temp_index, CAPTAIN};
 
-fn fast_config(page_size: u16) -> BackfillConfig {
+/// Fast settings, in dev mode (the fake PDS is on loopback).
+pub fn fast_config(page_size: u16) -> BackfillConfig {
     BackfillConfig {
+        outbound: atrelay_net::Outbound::new(true),
         requests_per_second: 1000.0,
         page_size,
         retry_backoff: Duration::from_millis(10),

@@ -97,6 +97,7 @@ async fn admin_routes_start_a_crawl_and_show_progress() {
         index.clone(),
         BackfillConfig {
             requests_per_second: 1000.0,
+            outbound: atrelay_net::Outbound::new(true),
             ..BackfillConfig::default()
         },
     )

@@ -4,4 +4,5 @@ mod backfill;
 mod common;
 mod http;
 mod index;
+mod outbound;
 mod pagination;

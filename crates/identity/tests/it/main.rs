@@ -2,5 +2,6 @@
 //! directory and did:web hosts. Only loopback is touched.
 
 mod cache;
+mod outbound;
 mod resolve;
 mod server;

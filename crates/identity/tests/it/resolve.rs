@@ -316,10 +316,10 @@ async fn production_mode_refuses_dev_only_targets() {
         resolver.resolve(&did).await,
         Err(ResolveError::InvalidDid { .. })
     ));
-    // A plain-http PLC URL is refused outright outside dev mode.
+    // A plain-http PLC URL is refused outright outside dev mode, by the outbound policy.
     assert!(matches!(
         resolver.resolve(PLC_DID).await,
-        Err(ResolveError::Http { status: None, .. })
+        Err(ResolveError::Refused { .. })
     ));
     assert_eq!(server.plc_hits(PLC_DID), 0);
     // Other methods and bad syntax.

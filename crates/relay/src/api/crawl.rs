@@ -2,8 +2,8 @@
 //!
 //! In order: the enabled switch, hostname syntax (no scheme other than `https`/`wss`, no
 //! path, port or IP literal; dev mode lifts the last three and allows `http`/`ws`), domain
-//! bans (`HostBanned`), public addresses only (unless dev mode), a `describeServer` probe
-//! that must answer and must not come from a relay, the new-hosts-per-day limit for unknown
+//! bans (`HostBanned`), a `describeServer` probe through the guarded dialler (public
+//! addresses only unless dev mode) that must answer and must not come from a relay, the new-hosts-per-day limit for unknown
 //! hosts, then the host row and its subscription. A known host that is offline is retried
 //! at once.
 
@@ -19,7 +19,7 @@ use serde::Deserialize;
 
 use atrelay_store::{Host, HostLimits, HostStatus, NewHost, StoreError};
 
-use crate::outbound::{split_host_port, Outbound, OutboundError};
+use crate::outbound::{Outbound, OutboundError};
 use crate::{ingest::USER_AGENT, state::AppState, xrpc::XrpcError};
 
 /// The request body.
@@ -136,30 +136,6 @@ fn check_dns_name(name: &str, allow_insecure: bool) -> Result<(), String> {
     Ok(())
 }
 
-/// True for addresses a production relay must not dial (loopback, private, link-local, …).
-fn is_non_public(ip: IpAddr) -> bool {
-    match ip {
-        IpAddr::V4(v4) => {
-            v4.is_loopback()
-                || v4.is_private()
-                || v4.is_link_local()
-                || v4.is_unspecified()
-                || v4.is_broadcast()
-                || v4.is_documentation()
-                || v4.octets()[0] == 100 && (v4.octets()[1] & 0xc0) == 64
-        }
-        IpAddr::V6(v6) => {
-            v6.is_loopback()
-                || v6.is_unspecified()
-                || (v6.segments()[0] & 0xfe00) == 0xfc00
-                || (v6.segments()[0] & 0xffc0) == 0xfe80
-                || v6
-                    .to_ipv4_mapped()
-                    .is_some_and(|v4| is_non_public(IpAddr::V4(v4)))
-        }
-    }
-}
-
 /// Whether `hostname` (its port ignored) matches one of the trusted patterns: `*.example.com`
 /// matches every subdomain of `example.com`, anything else only itself.
 pub fn is_trusted(hostname: &str, patterns: &[String]) -> bool {
@@ -256,9 +232,6 @@ pub async fn follow_host(
     {
         return Err(host_banned(&target.hostname));
     }
-    if !config.allow_insecure_hosts {
-        check_public(&target.hostname).await?;
-    }
     probe(&target, config.probe_timeout, config.allow_insecure_hosts).await?;
     let is_new = existing.is_none();
     let host = match existing {
@@ -334,37 +307,6 @@ fn start_backfill(state: &AppState, host: &Host) {
     }
 }
 
-/// Refuses names that resolve to loopback, private or link-local addresses.
-async fn check_public(hostname: &str) -> Result<(), XrpcError> {
-    let addrs = tokio::net::lookup_host((hostname, 443))
-        .await
-        .map_err(|_| {
-            XrpcError::new(
-                StatusCode::BAD_REQUEST,
-                "HostNotFound",
-                "hostname does not resolve",
-            )
-        })?;
-    let mut any = false;
-    for addr in addrs {
-        any = true;
-        if is_non_public(addr.ip()) {
-            return Err(XrpcError::invalid_request(
-                "hostname resolves to a non-public address",
-            ));
-        }
-    }
-    if any {
-        Ok(())
-    } else {
-        Err(XrpcError::new(
-            StatusCode::BAD_REQUEST,
-            "HostNotFound",
-            "hostname does not resolve",
-        ))
-    }
-}
-
 /// `describeServer` must answer, and not from a relay. The host's name is resolved once and
 /// the request goes to a checked address ([`Outbound`]): outside dev mode (`allow_private`) a
 /// host resolving to a loopback, private or link-local address is refused.
@@ -388,27 +330,22 @@ async fn probe(
             ),
         )
     };
-    let default_port = if target.no_ssl { 80 } else { 443 };
-    let (host, port) = split_host_port(&target.hostname, default_port)
-        .ok_or_else(|| not_found("bad host name".to_owned()))?;
     let builder = reqwest::Client::builder()
         .timeout(timeout)
         .user_agent(USER_AGENT);
-    let client = tokio::time::timeout(
-        timeout,
-        Outbound::new(allow_private).http_client(host, port, builder),
-    )
-    .await
-    .map_err(|_| not_found("name resolution timed out".to_owned()))?
-    .map_err(|e| match e {
-        OutboundError::NonPublic { .. } => XrpcError::invalid_request(e.to_string()),
-        other => not_found(other.to_string()),
-    })?;
+    let client = Outbound::new(allow_private)
+        .http_client(builder)
+        .map_err(|e| not_found(e.to_string()))?;
+    let refused = |e: &OutboundError| XrpcError::invalid_request(e.to_string());
     let response = client
         .get(&url)
+        .map_err(|e| refused(&e))?
         .send()
         .await
-        .map_err(|e| not_found(e.to_string()))?;
+        .map_err(|e| match atrelay_net::refusal(&e) {
+            Some(policy) if policy.is_refusal() => refused(policy),
+            _ => not_found(atrelay_net::describe(&e)),
+        })?;
     let is_relay = response
         .headers()
         .get_all(reqwest::header::SERVER)
@@ -490,24 +427,5 @@ mod tests {
         assert!(!is_trusted("other.example.com", &patterns));
         assert!(!is_trusted("pds.example.com.evil.net", &patterns));
         assert!(!is_trusted("anything", &[]));
-    }
-
-    #[test]
-    fn private_addresses_are_not_public() {
-        for ip in [
-            "127.0.0.1",
-            "10.1.2.3",
-            "192.168.0.1",
-            "169.254.1.1",
-            "::1",
-            "fe80::1",
-            "fd00::1",
-            "100.64.0.1",
-        ] {
-            assert!(is_non_public(ip.parse().unwrap()), "{ip}");
-        }
-        for ip in ["8.8.8.8", "2606:4700::1111"] {
-            assert!(!is_non_public(ip.parse().unwrap()), "{ip}");
-        }
     }
 }

@@ -175,6 +175,7 @@ impl TestRelay {
                 account_check: Some(atrelay::collection_crawl::account_check(
                     ingest.resolver().clone(),
                 )),
+                outbound: atrelay_net::Outbound::new(ingest.config().allow_insecure_hosts),
                 ..atrelay_collections::BackfillConfig::default()
             },
         )
