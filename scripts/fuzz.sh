@@ -13,8 +13,7 @@
 # and without a sanitizer (-s none): the decoders are safe Rust, and the throughput matters.
 #
 # Environment: ATRELAY_FIXTURES (default ../shared/fixtures beside the checkout), FUZZ_SMOKE_RUNS (executions per target in a smoke run, default 20000),
-# FUZZ_SMOKE_SECONDS (time cap per target, default 20), FUZZ_JOBS (cargo build jobs),
-# FUZZ_ARGS (extra libFuzzer flags for `run`).
+# FUZZ_SMOKE_SECONDS (time cap per target, default 20), FUZZ_ARGS (extra libFuzzer flags for `run`).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -44,13 +43,36 @@ ensure_cargo_fuzz() {
   fi
 }
 
+# The two cargo-fuzz packages of the fuzz workspace: the decoders (fuzz/) and the relay's
+# request bodies (fuzz/relay, which links the whole relay crate).
+FUZZ_DIRS=(. relay)
+
 targets() {
-  (cd fuzz && cargo fuzz list)
+  local dir
+  for dir in "${FUZZ_DIRS[@]}"; do
+    (cd fuzz && cargo fuzz list --fuzz-dir "$dir")
+  done
+}
+
+# The fuzz dir (relative to fuzz/) holding a target.
+fuzz_dir_of() {
+  local dir
+  for dir in "${FUZZ_DIRS[@]}"; do
+    if (cd fuzz && cargo fuzz list --fuzz-dir "$dir") | grep -qx "$1"; then
+      echo "$dir"
+      return
+    fi
+  done
+  echo "error: no fuzz target named $1" >&2
+  exit 2
 }
 
 build() {
   ensure_cargo_fuzz
-  (cd fuzz && cargo fuzz build "${BUILD_FLAGS[@]}" ${FUZZ_JOBS:+--jobs "$FUZZ_JOBS"})
+  local dir
+  for dir in "${FUZZ_DIRS[@]}"; do
+    (cd fuzz && cargo fuzz build --fuzz-dir "$dir" "${BUILD_FLAGS[@]}")
+  done
 }
 
 seeds() {
@@ -70,8 +92,10 @@ run_target() {
   local target=$1
   shift
   mkdir -p "fuzz/corpus/$target" "fuzz/seeds/$target" fuzz/artifacts
-  (cd fuzz && cargo fuzz run "${BUILD_FLAGS[@]}" "$target" \
-    "corpus/$target" "seeds/$target" -- \
+  local dir
+  dir=$(fuzz_dir_of "$target")
+  (cd fuzz && cargo fuzz run --fuzz-dir "$dir" "${BUILD_FLAGS[@]}" "$target" \
+    "$PWD/corpus/$target" "$PWD/seeds/$target" -- \
     -max_len="$(max_len "$target")" -print_final_stats=1 "$@")
 }
 
@@ -89,7 +113,7 @@ case "${1:-}" in
       if ! run_target "$target" -runs="${FUZZ_SMOKE_RUNS:-20000}" \
         -max_total_time="${FUZZ_SMOKE_SECONDS:-20}" >"$log" 2>&1; then
         tail -n 60 "$log"
-        echo "fuzz smoke: $target FAILED (crash input under fuzz/artifacts/$target)" >&2
+        echo "fuzz smoke: $target FAILED (crash input under fuzz/artifacts/$target or fuzz/relay/artifacts/$target)" >&2
         exit 1
       fi
       runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log")
