@@ -563,6 +563,8 @@ mod tests {
             Err(Error::Failed { .. })
         ));
         assert_eq!(log.newest_seq(), 1);
+        let health = log.health();
+        assert!(health.failed.is_some() && health.dir_present, "{health:?}");
         assert!(matches!(log.close(), Err(Error::Failed { .. })));
         assert!(matches!(log.flush(), Err(Error::Failed { .. })));
         drop(log);
