@@ -24,6 +24,7 @@ pub fn raise_to_hard_limit() -> Option<u64> {
                 limit.rlim_cur = limit.rlim_max;
             }
         }
+        #[allow(clippy::unnecessary_cast)] // `rlim_t` is not `u64` on every unix.
         Some(limit.rlim_cur as u64)
     }
     #[cfg(not(unix))]
