@@ -23,7 +23,9 @@ fuzz_target!(|data: &[u8]| {
     let (point, rest) = data[1..].split_at(33);
     let (signature, message) = rest.split_at(64);
     let ours = PublicKey::from_sec1(curve, point);
-    let oracle = oracle_verify(curve, point, message, signature);
+    // Keys are compressed points (02/03); the curve crates also take the compact form (05),
+    // which atproto does not.
+    let oracle = oracle_verify(curve, point, message, signature).filter(|_| point[0] != 0x05);
     match (ours, oracle) {
         (Err(_), None) => {}
         (Ok(key), Some(expected)) => {

@@ -303,3 +303,30 @@ proptest! {
         check_round_trip(&signing, &message, flip);
     }
 }
+
+/// Found by the `signature` fuzz target: the curve crates accept the SEC1 "compact" form (tag
+/// `05`) of a P-256 point, which gave one key a second did:key spelling. Only the compressed
+/// (`02`/`03`) and uncompressed (`04`) forms are keys.
+#[test]
+fn compact_sec1_points_are_refused() {
+    for key in [SigningKey::generate_p256(), SigningKey::generate_k256()] {
+        let public = key.public_key();
+        let mut point = public.to_compressed_bytes();
+        assert!(PublicKey::from_sec1(public.curve(), &point).is_ok());
+        point[0] = 0x05;
+        assert!(matches!(
+            PublicKey::from_sec1(public.curve(), &point),
+            Err(KeyError::InvalidKey { len: 33, .. })
+        ));
+        let prefix: &[u8] = match public.curve() {
+            Curve::K256 => &[0xe7, 0x01],
+            Curve::P256 => &[0x80, 0x24],
+        };
+        let multikey = format!(
+            "z{}",
+            bs58::encode([prefix, point.as_slice()].concat()).into_string()
+        );
+        assert!(PublicKey::from_multikey(&multikey).is_err());
+        assert!(PublicKey::from_did_key(&format!("did:key:{multikey}")).is_err());
+    }
+}

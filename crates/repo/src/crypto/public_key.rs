@@ -79,13 +79,22 @@ impl PublicKey {
 
     /// Builds a key from SEC1 point bytes (33-byte compressed or 65-byte uncompressed).
     ///
+    /// Only those two forms are read: the curve crates also take the identity point and the
+    /// 33-byte "compact" form (tag `05`), which would give one key a second did:key spelling.
+    ///
     /// # Errors
-    /// [`KeyError::InvalidKey`] when the bytes are not a point on `curve`.
+    /// [`KeyError::InvalidKey`] when the bytes are not a point on `curve` in one of the two forms.
     pub fn from_sec1(curve: Curve, point: &[u8]) -> Result<Self, KeyError> {
         let invalid = || KeyError::InvalidKey {
             curve,
             len: point.len(),
         };
+        if !matches!(
+            (point.len(), point.first()),
+            (33, Some(0x02 | 0x03)) | (65, Some(0x04))
+        ) {
+            return Err(invalid());
+        }
         match curve {
             Curve::K256 => k256::ecdsa::VerifyingKey::from_sec1_bytes(point)
                 .map(PublicKey::K256)
