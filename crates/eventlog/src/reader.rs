@@ -20,7 +20,10 @@ use std::collections::VecDeque;
 use std::io;
 use std::sync::Arc;
 
-use tokio::sync::broadcast::{self, error::RecvError};
+use tokio::sync::broadcast::{
+    self,
+    error::{RecvError, TryRecvError},
+};
 
 use crate::error::Error;
 use crate::event::Event;
@@ -158,6 +161,44 @@ impl Reader {
         (self.shared.newest_seq() - self.last).max(0) + self.buffer.len() as i64
     }
 
+    /// Whether the reader follows the live feed (it has caught up with the head and has not
+    /// fallen back to the files since). A reader made without a cursor starts live.
+    pub fn is_live(&self) -> bool {
+        self.live_mode && self.buffer.is_empty()
+    }
+
+    /// The next event if one is at hand without waiting or reading the files: one already
+    /// read from the files, or one the live feed holds. `None` says only that
+    /// [`Reader::next`] would have to wait or read; it is not the end of the stream. Lets a
+    /// caller send a run of events before flushing its socket.
+    pub fn try_next(&mut self) -> Option<Event> {
+        if let Some(event) = self.buffer.pop_front() {
+            return Some(event);
+        }
+        if !self.live_mode {
+            return None;
+        }
+        loop {
+            let event = match self.live.as_mut()?.try_recv() {
+                Ok(event) => event,
+                Err(TryRecvError::Lagged(_)) => {
+                    // The receiver has skipped ahead: read the files from where we are.
+                    self.fall_back_to_files();
+                    return None;
+                }
+                // Nothing yet (`next` waits), or the log stopped (`next` reports it).
+                Err(TryRecvError::Empty | TryRecvError::Closed) => return None,
+            };
+            if event.seq <= self.last {
+                continue;
+            }
+            self.last = event.seq;
+            if !self.is_hidden(event.kind, &event.did) {
+                return Some(event);
+            }
+        }
+    }
+
     /// The next event; waits for one when caught up. Cancel-safe: dropping the future
     /// (for example in `tokio::select!`) loses no event; the next call re-reads from the
     /// reader's position.
@@ -220,14 +261,19 @@ impl Reader {
             }
             Err(RecvError::Lagged(_)) => {
                 // Too far behind the broadcast: read the files from where we are.
-                self.live = None;
-                self.live_mode = false;
-                self.file = None;
-                self.strict = true;
+                self.fall_back_to_files();
                 Ok(None)
             }
             Err(RecvError::Closed) => Err(Shared::stopped_error(&lock(&self.shared.head_sync))),
         }
+    }
+
+    /// Drops the live subscription (it lagged) and replays from the files after `last`.
+    fn fall_back_to_files(&mut self) {
+        self.live = None;
+        self.live_mode = false;
+        self.file = None;
+        self.strict = true;
     }
 
     /// Subscribes to the live feed.

@@ -204,7 +204,9 @@ pub struct ServeConfig {
     )]
     pub replay_max_bytes: u64,
 
-    /// A consumer this many events behind the newest is dropped with `ConsumerTooSlow`.
+    /// A firehose consumer that has caught up with the live head and then stays more than this
+    /// many events behind it for `--consumer-too-slow-after` seconds is dropped with
+    /// `ConsumerTooSlow`. A consumer replaying from an old cursor is never dropped for its lag.
     #[arg(
         long = "consumer-max-lag",
         env = "RELAY_CONSUMER_MAX_LAG",
@@ -355,6 +357,16 @@ pub struct ServeConfig {
         default_value_t = atrelay_collections::DEFAULT_MAX_CONCURRENT_HOSTS
     )]
     pub collection_backfill_concurrency: usize,
+
+    // --- Firehose: slow consumers (issue 20) ---
+    /// Seconds a caught-up firehose consumer may stay more than `--consumer-max-lag` events
+    /// behind the live head before it is dropped with `ConsumerTooSlow`.
+    #[arg(
+        long = "consumer-too-slow-after",
+        env = "RELAY_CONSUMER_TOO_SLOW_AFTER",
+        default_value_t = 30
+    )]
+    pub consumer_too_slow_after_secs: u64,
 }
 
 impl ServeConfig {

@@ -2,13 +2,33 @@
 //!
 //! Each consumer gets its own event-log reader: replay strictly after its cursor, then live,
 //! with the frames' bytes shared (`Bytes`) with every other consumer. Readers pull from the
-//! log, so a slow consumer only falls behind; it never slows ingest or anyone else. One that
-//! falls more than [`FirehoseConfig::max_lag`] events behind, or whose socket accepts nothing
-//! for [`FirehoseConfig::send_timeout`], gets `ConsumerTooSlow` and is closed.
+//! log, so a slow consumer only falls behind; it never slows ingest or anyone else.
+//!
+//! **Replay.** Any cursor inside the retained window is served completely, oldest to newest,
+//! then live without a gap or duplicate; a cursor older than the window gets
+//! `#info OutdatedCursor` and the whole window; one ahead of the newest event gets
+//! `FutureCursor` and is closed. A replaying consumer reads from the segment files in bounded
+//! batches, paced by its own socket: it is never refused for being far behind, and its memory
+//! (one read batch, the websocket write buffer) does not depend on the distance. Frames are
+//! written in runs (every event the reader has at hand, up to [`MAX_RUN`]) and the socket is
+//! flushed once per run, not once per frame.
+//!
+//! **Slow consumers** (`ConsumerTooSlow`, then the socket is closed), the rule indigo applies
+//! with its 16,384-event buffer per live subscriber, made tolerant of short stalls:
+//!
+//! - a consumer that has caught up with the live head once (its reader went live) and is then
+//!   more than [`FirehoseConfig::max_lag`] events behind the head continuously for longer than
+//!   [`FirehoseConfig::too_slow_after`] (`--consumer-max-lag`, `--consumer-too-slow-after`);
+//! - a consumer whose socket accepts nothing for [`FirehoseConfig::send_timeout`];
+//! - a consumer so far behind that retention deleted events it had not read yet.
+//!
+//! A consumer still replaying towards the head is never dropped for its distance (indigo
+//! does not drop during playback either).
 
 use std::{
     net::SocketAddr,
     sync::atomic::Ordering,
+    task::Poll,
     time::{Duration, Instant},
 };
 
@@ -20,18 +40,26 @@ use axum::{
     http::{header, HeaderMap, StatusCode},
     response::{IntoResponse, Response},
 };
+use futures_util::SinkExt;
 use serde::Deserialize;
 
-use atrelay_eventlog::{Error as LogError, Start};
+use atrelay_eventlog::{Error as LogError, Event, Reader, Start};
 use atrelay_stream::{encode_frame, ErrorFrame, Info, Message};
 
 use crate::{consumers::ConsumerSlot, state::AppState, xrpc::XrpcError};
 
-/// How the firehose treats its consumers.
+/// Most frames written to a consumer's socket between two flushes.
+pub const MAX_RUN: usize = 1024;
+
+/// How the firehose treats its consumers (see the module documentation for the rule).
 #[derive(Debug, Clone, Copy)]
 pub struct FirehoseConfig {
-    /// A consumer further behind the newest event than this is dropped with `ConsumerTooSlow`.
+    /// A consumer that has caught up with the live head and then stays further behind it than
+    /// this many events for longer than [`FirehoseConfig::too_slow_after`] is dropped with
+    /// `ConsumerTooSlow`. Never applied while a consumer replays towards the head.
     pub max_lag: i64,
+    /// How long a caught-up consumer may stay more than [`FirehoseConfig::max_lag`] behind.
+    pub too_slow_after: Duration,
     /// A consumer whose socket takes no frame for this long is dropped with `ConsumerTooSlow`.
     pub send_timeout: Duration,
     /// An idle consumer is pinged this often, and dropped when it has not answered (any frame
@@ -43,6 +71,7 @@ impl Default for FirehoseConfig {
     fn default() -> Self {
         FirehoseConfig {
             max_lag: 100_000,
+            too_slow_after: Duration::from_secs(30),
             send_timeout: Duration::from_secs(30),
             ping_interval: Duration::from_secs(30),
         }
@@ -164,6 +193,7 @@ async fn serve_consumer(
     let mut ping = tokio::time::interval(config.ping_interval);
     ping.tick().await;
     let mut last_heard = Instant::now();
+    let mut pace = Pace::default();
     loop {
         tokio::select! {
             event = reader.next() => {
@@ -178,15 +208,19 @@ async fn serve_consumer(
                         return Ended::LogStopped(error.to_string());
                     }
                 };
-                if reader.lag() > config.max_lag {
-                    too_slow(&mut socket, "more events behind than the relay buffers", config).await;
-                    return Ended::TooSlow;
-                }
-                if !send(&mut socket, event.into_body(), config.send_timeout).await {
+                if !send_run(&mut socket, &mut reader, event, slot, config.send_timeout).await {
                     too_slow(&mut socket, "the connection accepted no data", config).await;
                     return Ended::TooSlow;
                 }
-                slot.record_sent();
+                if pace.too_slow(reader.is_live(), reader.lag(), config, Instant::now()) {
+                    let why = format!(
+                        "more than {} events behind the live head for over {} s",
+                        config.max_lag,
+                        config.too_slow_after.as_secs_f64()
+                    );
+                    too_slow(&mut socket, &why, config).await;
+                    return Ended::TooSlow;
+                }
             }
             incoming = socket.recv() => match incoming {
                 Some(Ok(WsMessage::Close(_))) | None | Some(Err(_)) => return Ended::Disconnected,
@@ -203,6 +237,70 @@ async fn serve_consumer(
             }
         }
     }
+}
+
+/// Whether a consumer keeps up with the live head: the `ConsumerTooSlow` rule.
+#[derive(Debug, Default)]
+struct Pace {
+    /// The consumer has caught up with the head at least once (before that it replays and is
+    /// never too slow).
+    caught_up: bool,
+    /// Since when it has been more than `max_lag` behind, without a break.
+    behind_since: Option<Instant>,
+}
+
+impl Pace {
+    /// Looks at the reader after a run of frames (`live`: it follows the live feed; `lag`:
+    /// events ahead of it); true once the consumer has been too far behind for too long.
+    fn too_slow(&mut self, live: bool, lag: i64, config: FirehoseConfig, now: Instant) -> bool {
+        self.caught_up |= live;
+        if !self.caught_up || lag <= config.max_lag {
+            self.behind_since = None;
+            return false;
+        }
+        let since = *self.behind_since.get_or_insert(now);
+        now.duration_since(since) > config.too_slow_after
+    }
+}
+
+/// Writes `first` and every further event the reader has at hand (up to [`MAX_RUN`]) without
+/// flushing in between, then flushes; false when the socket failed or accepted nothing for
+/// `timeout`.
+async fn send_run(
+    socket: &mut WebSocket,
+    reader: &mut Reader,
+    first: Event,
+    slot: &ConsumerSlot,
+    timeout: Duration,
+) -> bool {
+    if !feed(socket, first.into_body(), timeout).await {
+        return false;
+    }
+    slot.record_sent();
+    for _ in 1..MAX_RUN {
+        let Some(event) = reader.try_next() else {
+            break;
+        };
+        if !feed(socket, event.into_body(), timeout).await {
+            return false;
+        }
+        slot.record_sent();
+    }
+    matches!(
+        tokio::time::timeout(timeout, socket.flush()).await,
+        Ok(Ok(()))
+    )
+}
+
+/// Queues one binary frame in the socket's write buffer (which writes itself out when full);
+/// false when the socket failed or took longer than `timeout`. The timer is only armed when
+/// the socket is not ready at once: most frames go into the buffer without waiting.
+async fn feed(socket: &mut WebSocket, frame: bytes::Bytes, timeout: Duration) -> bool {
+    let mut feed = socket.feed(WsMessage::Binary(frame));
+    if let Poll::Ready(result) = futures_util::poll!(&mut feed) {
+        return result.is_ok();
+    }
+    matches!(tokio::time::timeout(timeout, feed).await, Ok(Ok(())))
 }
 
 /// Sends one binary frame; false when the socket failed or took longer than `timeout`.
@@ -241,6 +339,31 @@ async fn send_and_close(socket: &mut WebSocket, message: Message, timeout: Durat
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_a_caught_up_consumer_behind_for_long_is_too_slow() {
+        let config = FirehoseConfig {
+            max_lag: 100,
+            too_slow_after: Duration::from_secs(10),
+            ..FirehoseConfig::default()
+        };
+        let start = Instant::now();
+        let at = |secs: u64| start + Duration::from_secs(secs);
+        let mut pace = Pace::default();
+        // Replaying from far behind: never too slow, however long.
+        assert!(!pace.too_slow(false, 1_000_000, config, at(0)));
+        assert!(!pace.too_slow(false, 1_000_000, config, at(3600)));
+        // Caught up once; then behind, but not for long enough.
+        assert!(!pace.too_slow(true, 0, config, at(3601)));
+        assert!(!pace.too_slow(false, 5_000, config, at(3602)));
+        assert!(!pace.too_slow(false, 5_000, config, at(3612)));
+        // Back within the bound restarts the clock.
+        assert!(!pace.too_slow(true, 100, config, at(3613)));
+        assert!(!pace.too_slow(false, 101, config, at(3614)));
+        assert!(!pace.too_slow(false, 101, config, at(3624)));
+        // Behind without a break for longer than `too_slow_after`.
+        assert!(pace.too_slow(false, 101, config, at(3625)));
+    }
 
     #[test]
     fn cursor_parsing() {

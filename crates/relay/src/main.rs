@@ -131,6 +131,7 @@ async fn run_serve(config: ServeConfig) -> anyhow::Result<()> {
         }),
         firehose: FirehoseConfig {
             max_lag: config.consumer_max_lag,
+            too_slow_after: std::time::Duration::from_secs(config.consumer_too_slow_after_secs),
             ..FirehoseConfig::default()
         },
         readiness: readiness.clone(),

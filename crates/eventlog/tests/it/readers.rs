@@ -174,3 +174,59 @@ fn many_readers_see_the_same_stream() {
         }
     });
 }
+
+/// Reads `n` events, taking every run `try_next` has at hand after each `next`.
+async fn read_n_in_runs(reader: &mut atrelay_eventlog::Reader, n: usize) -> Vec<i64> {
+    let mut out = Vec::with_capacity(n);
+    while out.len() < n {
+        out.push(reader.next().await.unwrap().seq());
+        while out.len() < n {
+            match reader.try_next() {
+                Some(event) => out.push(event.seq()),
+                None => break,
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn try_next_takes_runs_without_gap_and_is_live_tells_the_mode() {
+    let dir = tempfile::tempdir().unwrap();
+    runtime().block_on(async {
+        let mut config = small_config(dir.path());
+        config.live_buffer = 4;
+        let log = EventLog::open(config).unwrap();
+        append_n(&log, "did:plc:a", 300, 100).await;
+        let mut reader = log.reader(Some(0)).unwrap();
+        assert!(!reader.is_live());
+        // Nothing is read before the first `next`.
+        assert!(reader.try_next().is_none());
+        assert_eq!(
+            read_n_in_runs(&mut reader, 300).await,
+            (1..=300).collect::<Vec<i64>>()
+        );
+        // Caught up: the next `next` goes live and waits for the append.
+        let appender = {
+            let log = log.clone();
+            tokio::spawn(async move {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                append_n(&log, "did:plc:a", 1, 10).await
+            })
+        };
+        assert_eq!(reader.next().await.unwrap().seq(), 301);
+        appender.await.unwrap();
+        assert!(reader.is_live());
+        // 200 events overflow the 4-event subscription: `try_next` notices the lag, the
+        // reader falls back to the files and goes on without a gap.
+        append_n(&log, "did:plc:a", 200, 100).await;
+        assert!(reader.try_next().is_none());
+        assert!(!reader.is_live());
+        assert_eq!(
+            read_n_in_runs(&mut reader, 200).await,
+            (302..=501).collect::<Vec<i64>>()
+        );
+        append_n(&log, "did:plc:a", 3, 10).await;
+        assert_eq!(read_n_in_runs(&mut reader, 3).await, vec![502, 503, 504]);
+    });
+}
