@@ -54,6 +54,14 @@ pub enum Error {
         /// The limit.
         max: usize,
     },
+    /// An origin note exceeds [`crate::MAX_NOTE_BYTES`] (the seq is not used).
+    #[error("origin note of {len} bytes exceeds the limit of {max} bytes")]
+    NoteTooLarge {
+        /// The note's length.
+        len: usize,
+        /// The limit.
+        max: usize,
+    },
     /// The log stopped taking appends after an unrecoverable write or fsync failure; the
     /// events not yet durable are lost and the process should shut down and reopen the log.
     #[error("event log failed and takes no more appends: {reason}")]

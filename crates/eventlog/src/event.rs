@@ -15,6 +15,8 @@ pub struct Event {
     pub(crate) time_us: i64,
     /// The caller's kind byte.
     pub(crate) kind: u8,
+    /// Where the event came from, when the caller said.
+    pub(crate) origin: Option<Origin>,
     /// The DID, UTF-8 (checked on append and on read).
     pub(crate) did: Bytes,
     /// The encoded frame.
@@ -30,6 +32,12 @@ impl Event {
     /// The kind byte given to [`EventLog::append`](crate::EventLog::append).
     pub fn kind(&self) -> u8 {
         self.kind
+    }
+
+    /// Where the event came from, as given to
+    /// [`EventLog::append_from`](crate::EventLog::append_from).
+    pub fn origin(&self) -> Option<&Origin> {
+        self.origin.as_ref()
     }
 
     /// When the event was appended.
@@ -59,6 +67,20 @@ impl Event {
     pub fn into_body(self) -> Bytes {
         self.body
     }
+}
+
+/// Where an event came from: a source (for a relay, the upstream host's id), the event's
+/// position in that source's own stream, and a short opaque note (for a relay, the state the
+/// event leaves behind). Stored with the event, so after a crash the caller can tell from the
+/// log alone how far each source got and redo what it had not finished.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Origin {
+    /// The source's id, chosen by the caller.
+    pub source: i64,
+    /// The event's sequence number in the source's stream.
+    pub source_seq: i64,
+    /// The caller's note, at most [`crate::MAX_NOTE_BYTES`].
+    pub note: Bytes,
 }
 
 /// Microseconds since the Unix epoch for `time` (0 before the epoch, saturating far after).

@@ -9,19 +9,24 @@
 //! | 0 | 8 | magic `b"atrlog\0\x01"` (last byte is the format version) |
 //! | 8 | 8 | `first_seq` i64, equal to the number in the file name |
 //!
-//! **Record**: a 28-byte header, the DID, then the opaque event body.
+//! **Record**: a 28-byte header, the origin when flag bit 0 is set, the DID, then the opaque
+//! event body.
 //!
 //! | offset | size | field |
 //! | --- | --- | --- |
-//! | 0 | 4 | `len` u32: bytes after the CRC field (20 + DID length + body length) |
+//! | 0 | 4 | `len` u32: bytes after the CRC field (20 + origin block + DID length + body length) |
 //! | 4 | 4 | CRC-32 (IEEE) over the segment's `first_seq` (8 bytes) then the `len` bytes that follow |
 //! | 8 | 8 | `seq` i64 |
 //! | 16 | 8 | `time_us` i64: append time, microseconds since the Unix epoch |
 //! | 24 | 1 | `kind` u8, chosen by the caller |
-//! | 25 | 1 | flags u8, zero (reserved) |
+//! | 25 | 1 | flags u8: bit 0 = an origin follows; other bits zero (a record with one set is invalid) |
 //! | 26 | 2 | DID length u16 |
-//! | 28 | n | DID, UTF-8 |
-//! | 28 + n | m | event body |
+//! | 28 | 18 + k | origin, only with flag bit 0: `source` i64, `source_seq` i64, note length u16 `k`, note ([`crate::Origin`]) |
+//! | 28 + o | n | DID, UTF-8 (`o` is 18 + k with an origin, else 0) |
+//! | 28 + o + n | m | event body |
+//!
+//! Records without an origin are byte for byte those of the first release of the format, so
+//! logs written before origins existed read unchanged.
 //!
 //! Mixing the segment's first seq into the CRC means a record only verifies in the file it
 //! was written to (as in raft-engine). A zero-filled or cut-short tail fails the length or
@@ -42,8 +47,14 @@ pub(crate) const SEGMENT_MAGIC: [u8; 8] = *b"atrlog\0\x01";
 pub(crate) const INDEX_MAGIC: [u8; 8] = *b"atridx\0\x01";
 /// Bytes before the first record of a segment.
 pub(crate) const SEGMENT_HEADER_LEN: u64 = 16;
-/// Bytes of a record before its DID.
+/// Bytes of a record's fixed header (before its origin or DID).
 pub(crate) const RECORD_HEADER_LEN: usize = 28;
+/// Bytes of a record's origin block before its note, when it has one.
+const ORIGIN_FIXED_LEN: usize = 18;
+/// Longest origin note.
+pub const MAX_NOTE_BYTES: usize = u16::MAX as usize;
+/// Flag bit: the record carries an origin.
+const FLAG_ORIGIN: u8 = 1;
 /// Bytes of `len` and CRC.
 const FRAME_PREFIX_LEN: usize = 8;
 /// Largest event body accepted by `append`.
@@ -51,8 +62,11 @@ pub const MAX_EVENT_BYTES: usize = 64 << 20;
 /// Longest DID accepted (the DID spec's limit).
 pub const MAX_DID_BYTES: usize = 2048;
 /// Largest `len` field a valid record can carry.
-const MAX_RECORD_LEN: usize =
-    RECORD_HEADER_LEN - FRAME_PREFIX_LEN + MAX_DID_BYTES + MAX_EVENT_BYTES;
+const MAX_RECORD_LEN: usize = RECORD_HEADER_LEN - FRAME_PREFIX_LEN
+    + ORIGIN_FIXED_LEN
+    + MAX_NOTE_BYTES
+    + MAX_DID_BYTES
+    + MAX_EVENT_BYTES;
 
 /// File name of the segment whose first record has `first_seq`.
 pub(crate) fn segment_path(dir: &Path, first_seq: i64) -> PathBuf {
@@ -129,6 +143,8 @@ pub(crate) struct RecordRef<'a> {
     pub time_us: i64,
     /// Caller-chosen kind byte.
     pub kind: u8,
+    /// Where the event came from, when the caller said.
+    pub origin: Option<OriginRef<'a>>,
     /// The account the event is about.
     pub did: &'a str,
     /// The encoded event.
@@ -138,7 +154,12 @@ pub(crate) struct RecordRef<'a> {
 impl RecordRef<'_> {
     /// Total bytes the record takes in a segment.
     pub fn encoded_len(&self) -> usize {
-        RECORD_HEADER_LEN + self.did.len() + self.body.len()
+        self.did_offset() + self.did.len() + self.body.len()
+    }
+
+    /// Offset of the DID from the start of the record.
+    pub fn did_offset(&self) -> usize {
+        did_offset(self.origin.map(|o| o.note.len()))
     }
 
     /// Appends the framed record to `out`; `base` is the segment's first seq.
@@ -151,8 +172,18 @@ impl RecordRef<'_> {
         out.extend_from_slice(&self.seq.to_le_bytes());
         out.extend_from_slice(&self.time_us.to_le_bytes());
         out.push(self.kind);
-        out.push(0);
+        out.push(if self.origin.is_some() {
+            FLAG_ORIGIN
+        } else {
+            0
+        });
         out.extend_from_slice(&(self.did.len() as u16).to_le_bytes());
+        if let Some(origin) = self.origin {
+            out.extend_from_slice(&origin.source.to_le_bytes());
+            out.extend_from_slice(&origin.source_seq.to_le_bytes());
+            out.extend_from_slice(&(origin.note.len() as u16).to_le_bytes());
+            out.extend_from_slice(origin.note);
+        }
         out.extend_from_slice(self.did.as_bytes());
         out.extend_from_slice(self.body);
         let crc = record_crc(base, &out[start + FRAME_PREFIX_LEN..]);
@@ -195,24 +226,64 @@ pub(crate) fn decode_record(buf: &[u8], base: i64) -> Decoded<'_> {
     let seq = read_i64(&record[8..16]);
     let time_us = read_i64(&record[16..24]);
     let kind = record[24];
+    let flags = record[25];
+    if flags & !FLAG_ORIGIN != 0 {
+        return Decoded::Invalid("unknown record flags");
+    }
+    let origin = if flags & FLAG_ORIGIN != 0 {
+        let fixed_end = RECORD_HEADER_LEN + ORIGIN_FIXED_LEN;
+        let Some(fixed) = record.get(RECORD_HEADER_LEN..fixed_end) else {
+            return Decoded::Invalid("origin beyond the record");
+        };
+        let note_len = u16::from_le_bytes([fixed[16], fixed[17]]) as usize;
+        let Some(note) = record.get(fixed_end..fixed_end + note_len) else {
+            return Decoded::Invalid("origin note beyond the record");
+        };
+        Some(OriginRef {
+            source: read_i64(&fixed[..8]),
+            source_seq: read_i64(&fixed[8..16]),
+            note,
+        })
+    } else {
+        None
+    };
+    let did_start = did_offset(origin.map(|o| o.note.len()));
     let did_len = u16::from_le_bytes([record[26], record[27]]) as usize;
-    let Some(did) = record.get(RECORD_HEADER_LEN..RECORD_HEADER_LEN + did_len) else {
+    let Some(did) = record.get(did_start..did_start + did_len) else {
         return Decoded::Invalid("DID length beyond the record");
     };
     let Ok(did) = std::str::from_utf8(did) else {
         return Decoded::Invalid("DID is not UTF-8");
     };
-    let body = &record[RECORD_HEADER_LEN + did_len..];
+    let body = &record[did_start + did_len..];
     Decoded::Record(
         RecordRef {
             seq,
             time_us,
             kind,
+            origin,
             did,
             body,
         },
         total,
     )
+}
+
+/// Offset of the DID from the start of a record, without an origin (`None`) or with one
+/// whose note has the given length.
+pub(crate) fn did_offset(note_len: Option<usize>) -> usize {
+    RECORD_HEADER_LEN + note_len.map_or(0, |len| ORIGIN_FIXED_LEN + len)
+}
+
+/// A record's origin, borrowed from a buffer ([`crate::Origin`] owns one).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct OriginRef<'a> {
+    /// The caller's source id.
+    pub source: i64,
+    /// The event's seq in its source's stream.
+    pub source_seq: i64,
+    /// The caller's note.
+    pub note: &'a [u8],
 }
 
 /// CRC-32 of a record's bytes after the CRC field, seeded with the segment's first seq.
@@ -306,9 +377,40 @@ mod tests {
             seq,
             time_us: 1_700_000_000_000_000,
             kind: 3,
+            origin: None,
             did,
             body,
         }
+    }
+
+    #[test]
+    fn record_with_origin_round_trips() {
+        let rec = RecordRef {
+            origin: Some(OriginRef {
+                source: 7,
+                source_seq: 1_234_567,
+                note: b"state after the event",
+            }),
+            ..record(42, "did:plc:abc", b"hello")
+        };
+        let mut buf = Vec::new();
+        rec.encode_into(40, &mut buf);
+        assert_eq!(buf.len(), rec.encoded_len());
+        assert_eq!(buf[25], FLAG_ORIGIN);
+        assert_eq!(decode_record(&buf, 40), Decoded::Record(rec, buf.len()));
+    }
+
+    #[test]
+    fn unknown_flags_are_invalid() {
+        let mut buf = Vec::new();
+        record(42, "did:plc:abc", b"hello").encode_into(40, &mut buf);
+        buf[25] = 0x02;
+        let crc = record_crc(40, &buf[FRAME_PREFIX_LEN..]);
+        buf[4..8].copy_from_slice(&crc.to_le_bytes());
+        assert_eq!(
+            decode_record(&buf, 40),
+            Decoded::Invalid("unknown record flags")
+        );
     }
 
     #[test]

@@ -116,8 +116,8 @@ mod writer;
 
 pub use config::{Config, Durability};
 pub use error::Error;
-pub use event::Event;
-pub use format::{MAX_DID_BYTES, MAX_EVENT_BYTES};
+pub use event::{Event, Origin};
+pub use format::{MAX_DID_BYTES, MAX_EVENT_BYTES, MAX_NOTE_BYTES};
 pub use log::{EventLog, LogHealth, LogStats, Ticket};
 pub use reader::{Reader, Start};
 pub use retention::PruneReport;

@@ -9,8 +9,8 @@ use tokio::sync::{broadcast, watch};
 
 use crate::config::Config;
 use crate::error::Error;
-use crate::event::{unix_micros, Event};
-use crate::format::MAX_EVENT_BYTES;
+use crate::event::{unix_micros, Event, Origin};
+use crate::format::{MAX_EVENT_BYTES, MAX_NOTE_BYTES};
 use crate::lock::{lock, DirLock};
 use crate::reader::Reader;
 use crate::recover;
@@ -255,7 +255,30 @@ impl EventLog {
         kind: u8,
         encode: impl FnOnce(i64) -> Bytes,
     ) -> Result<Ticket, Error> {
+        self.append_from(did, kind, None, encode)
+    }
+
+    /// [`EventLog::append`] with the event's [`Origin`] stored beside it, so that after a
+    /// crash [`EventLog::recovery_reader`] tells how far each source got in the log.
+    ///
+    /// # Errors
+    /// As [`EventLog::append`], and [`Error::NoteTooLarge`].
+    pub fn append_from(
+        &self,
+        did: &str,
+        kind: u8,
+        origin: Option<Origin>,
+        encode: impl FnOnce(i64) -> Bytes,
+    ) -> Result<Ticket, Error> {
         check_did(did)?;
+        if let Some(origin) = &origin {
+            if origin.note.len() > MAX_NOTE_BYTES {
+                return Err(Error::NoteTooLarge {
+                    len: origin.note.len(),
+                    max: MAX_NOTE_BYTES,
+                });
+            }
+        }
         let did = Bytes::copy_from_slice(did.as_bytes());
         let mut queue = lock(&self.shared.queue);
         match &queue.state {
@@ -281,6 +304,7 @@ impl EventLog {
             seq,
             time_us,
             kind,
+            origin,
             did,
             body,
         });
@@ -314,6 +338,17 @@ impl EventLog {
     /// a live-only reader of a stopped log.
     pub fn reader(&self, cursor: Option<i64>) -> Result<Reader, Error> {
         Reader::new(self.shared.clone(), cursor)
+    }
+
+    /// A reader of every durable event after `cursor`, taken-down DIDs included: for a
+    /// caller rebuilding its own state from the log after a crash, never for consumers.
+    ///
+    /// # Errors
+    /// As [`EventLog::reader`] with a cursor.
+    pub fn recovery_reader(&self, cursor: i64) -> Result<Reader, Error> {
+        let mut reader = Reader::new(self.shared.clone(), Some(cursor))?;
+        reader.show_taken_down();
+        Ok(reader)
     }
 
     /// Stops serving `did`'s events, past and live, to every reader (including readers

@@ -87,6 +87,8 @@ pub struct Reader {
     buffer: VecDeque<Event>,
     /// The takedown set as of the last check.
     takedowns: TakedownView,
+    /// Whether taken-down DIDs' events are yielded too (recovery readers only).
+    show_taken_down: bool,
 }
 
 /// A replaying reader's position: the segment and an open reader on it.
@@ -111,6 +113,7 @@ impl Reader {
             live: None,
             buffer: VecDeque::new(),
             takedowns,
+            show_taken_down: false,
             shared,
         };
         match cursor {
@@ -144,6 +147,12 @@ impl Reader {
             }
         }
         Ok(reader)
+    }
+
+    /// Yields taken-down DIDs' events too (see
+    /// [`EventLog::recovery_reader`](crate::EventLog::recovery_reader)).
+    pub(crate) fn show_taken_down(&mut self) {
+        self.show_taken_down = true;
     }
 
     /// How the reader started.
@@ -238,7 +247,8 @@ impl Reader {
 
     /// Whether a taken-down DID's event of this kind is withheld.
     fn is_hidden(&mut self, kind: u8, did: &[u8]) -> bool {
-        !self.shared.config.takedown_visible_kinds.contains(&kind)
+        !self.show_taken_down
+            && !self.shared.config.takedown_visible_kinds.contains(&kind)
             && self.takedowns.contains(&self.shared.takedowns, did)
     }
 
@@ -312,6 +322,7 @@ impl Reader {
                 seq,
                 time_us,
                 kind,
+                origin,
                 did,
                 body,
                 ..
@@ -320,6 +331,7 @@ impl Reader {
                 seq,
                 time_us,
                 kind,
+                origin,
                 did,
                 body,
             });

@@ -10,6 +10,7 @@ use std::sync::{Arc, Mutex, RwLock};
 use bytes::{Bytes, BytesMut};
 
 use crate::error::Error;
+use crate::event::Origin;
 use crate::format::{self, Decoded, IndexEntry, SEGMENT_HEADER_LEN};
 use crate::lock::lock;
 
@@ -134,6 +135,8 @@ pub(crate) struct OwnedRecord {
     pub time_us: i64,
     /// Caller's kind byte.
     pub kind: u8,
+    /// Where the event came from, when the caller said.
+    pub origin: Option<Origin>,
     /// DID bytes (checked UTF-8).
     pub did: Bytes,
     /// Event body.
@@ -201,9 +204,17 @@ impl RecordReader {
                 Decoded::Record(record, _) if record.seq > max_seq => return Ok(Next::Beyond),
                 Decoded::Record(record, total) => {
                     let (seq, time_us, kind) = (record.seq, record.time_us, record.kind);
+                    let origin = record
+                        .origin
+                        .map(|o| (o.source, o.source_seq, o.note.len()));
                     let did_len = record.did.len();
+                    let did_start = record.did_offset();
                     let bytes = self.buf.split_to(total).freeze();
-                    let did_start = format::RECORD_HEADER_LEN;
+                    let origin = origin.map(|(source, source_seq, note_len)| Origin {
+                        source,
+                        source_seq,
+                        note: bytes.slice(did_start - note_len..did_start),
+                    });
                     let did = bytes.slice(did_start..did_start + did_len);
                     let body = bytes.slice(did_start + did_len..);
                     let offset = self.pos;
@@ -212,6 +223,7 @@ impl RecordReader {
                         seq,
                         time_us,
                         kind,
+                        origin,
                         did,
                         body,
                         offset,

@@ -19,7 +19,7 @@ use tracing::{error, warn};
 use crate::config::Durability;
 use crate::error::Error;
 use crate::event::Event;
-use crate::format::{IndexEntry, RecordRef, RECORD_HEADER_LEN, SEGMENT_HEADER_LEN};
+use crate::format::{did_offset, IndexEntry, OriginRef, RecordRef, SEGMENT_HEADER_LEN};
 use crate::lock::lock;
 use crate::log::{QueueState, Shared};
 use crate::recover::{remove_file, sealed_entries};
@@ -188,7 +188,9 @@ impl Writer {
         let segment_bytes = self.shared.config.segment_bytes;
         let interval = self.shared.config.index_interval_bytes;
         for event in batch {
-            let len = (RECORD_HEADER_LEN + event.did.len() + event.body.len()) as u64;
+            let len = (did_offset(event.origin.as_ref().map(|o| o.note.len()))
+                + event.did.len()
+                + event.body.len()) as u64;
             let has_records = self.stats.last.is_some() || self.buf_last.is_some();
             if has_records && self.stats.len + self.buf.len() as u64 + len > segment_bytes {
                 self.flush_buf()?;
@@ -199,6 +201,11 @@ impl Writer {
                 seq: event.seq,
                 time_us: event.time_us,
                 kind: event.kind,
+                origin: event.origin.as_ref().map(|o| OriginRef {
+                    source: o.source,
+                    source_seq: o.source_seq,
+                    note: &o.note,
+                }),
                 did: event.did(),
                 body: &event.body,
             };

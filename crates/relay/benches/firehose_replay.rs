@@ -128,7 +128,7 @@ fn replay_to_child(relay: &BenchRelay, consumers: usize, frames: u64) -> f64 {
     );
     // The relay notices the closed sockets shortly after.
     let deadline = Instant::now() + STALL;
-    while relay.state.consumers.len() > 0 && Instant::now() < deadline {
+    while !relay.state.consumers.is_empty() && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(10));
     }
     rate.expect("the consumer process reported no rate")

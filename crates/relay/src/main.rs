@@ -165,9 +165,15 @@ async fn run_serve(config: ServeConfig) -> anyhow::Result<()> {
         let mut stop = stop.clone();
         async move { atrelay::tasks::stopped(&mut stop).await }
     }));
+    let mut log_failure = None;
     let early_end = tokio::select! {
         () = shutdown_signal() => None,
         result = &mut server => Some(result),
+        reason = event_log_failure(&log) => {
+            tracing::error!(%reason, "the event log failed: no event can be accepted; stopping");
+            log_failure = Some(reason);
+            None
+        }
     };
     tracing::info!(timeout_secs = config.shutdown_timeout_secs, "shutting down");
     stop_tasks.send_replace(true);
@@ -192,6 +198,12 @@ async fn run_serve(config: ServeConfig) -> anyhow::Result<()> {
     let timeout = std::time::Duration::from_secs(config.shutdown_timeout_secs);
     tokio::select! {
         result = tokio::time::timeout(timeout, stop_parts(parts, progress.clone())) => match result {
+            Ok(_) if log_failure.is_some() => anyhow::bail!(
+                "the event log failed ({}); no cursor was moved past an event that is not durable. \
+                 Free the disk or fix the I/O error and start again: the log's torn tail is cut on \
+                 open and ingest resumes from where the log and the store agree",
+                log_failure.unwrap_or_default()
+            ),
             Ok(failures) if failures.is_empty() => {
                 tracing::info!("stopped");
                 Ok(())
@@ -331,6 +343,19 @@ async fn open_store(url: &str) -> anyhow::Result<Store> {
                 scrub(&error.to_string(), url)
             )
         })
+}
+
+/// Completes with the reason once the event log stops taking appends (a failed write or
+/// fsync: see `atrelay_eventlog`). The log is not reopened in place: after an fsync error the
+/// page cache cannot be trusted, so the process stops and a restart recovers from disk.
+async fn event_log_failure(log: &EventLog) -> String {
+    let mut every = tokio::time::interval(std::time::Duration::from_millis(250));
+    loop {
+        every.tick().await;
+        if let Some(reason) = log.health().failed {
+            return reason;
+        }
+    }
 }
 
 /// Completes on Ctrl-C or SIGTERM.

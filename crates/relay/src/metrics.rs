@@ -120,6 +120,16 @@ fn render_ingest(out: &mut String, state: &AppState) {
             &drops.future_cursor_resets,
         ),
         (
+            "atrelay_ingest_store_write_retries_total",
+            "Batched store writes of ingest that failed and were retried.",
+            &drops.store_write_retries,
+        ),
+        (
+            "atrelay_ingest_host_task_restarts_total",
+            "Host tasks restarted after a panic.",
+            &drops.host_task_restarts,
+        ),
+        (
             "atrelay_ingest_throttled_new_accounts_total",
             "New accounts throttled because their host reached its account limit.",
             &drops.throttled_new_accounts,

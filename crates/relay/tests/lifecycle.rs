@@ -6,10 +6,8 @@
 mod support;
 
 use std::{
-    io::{BufRead, BufReader},
     path::Path,
-    process::{Child, Command, Stdio},
-    sync::mpsc,
+    process::Command,
     time::{Duration, Instant},
 };
 
@@ -17,105 +15,7 @@ use atrelay::tasks::TaskState;
 use serde_json::Value;
 use support::TestRelay;
 
-/// The shutdown bound the binary is started with in these tests, in seconds.
-const SHUTDOWN_TIMEOUT_SECS: u64 = 10;
-
-/// A running `atrelay serve` and where it listens.
-struct Relay {
-    child: Child,
-    api: String,
-    output: mpsc::Receiver<String>,
-    log: Vec<String>,
-}
-
-impl Relay {
-    /// Starts the binary on `db_url` with its data in `persist`, on ephemeral ports.
-    fn start(db_url: &str, persist: &Path) -> Relay {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_atrelay"))
-            .args(["serve", "--db-url", db_url, "--persist-dir"])
-            .arg(persist)
-            .args(["--bind", "127.0.0.1:0", "--metrics-listen", "127.0.0.1:0"])
-            .args(["--admin-password", "lifecycle-test"])
-            .args(["--shutdown-timeout", &SHUTDOWN_TIMEOUT_SECS.to_string()])
-            .env("NO_COLOR", "1")
-            .env("RELAY_LOG_LEVEL", "info")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start atrelay");
-        let (tx, output) = mpsc::channel();
-        for stream in [
-            Box::new(child.stdout.take().unwrap()) as Box<dyn std::io::Read + Send>,
-            Box::new(child.stderr.take().unwrap()),
-        ] {
-            let tx = tx.clone();
-            std::thread::spawn(move || {
-                for line in BufReader::new(stream).lines().map_while(Result::ok) {
-                    let _ = tx.send(line);
-                }
-            });
-        }
-        let mut relay = Relay {
-            child,
-            api: String::new(),
-            output,
-            log: Vec::new(),
-        };
-        let deadline = Instant::now() + Duration::from_secs(120);
-        while relay.api.is_empty() {
-            let line = relay
-                .output
-                .recv_timeout(deadline.saturating_duration_since(Instant::now()))
-                .unwrap_or_else(|_| panic!("no API address; output: {:#?}", relay.log));
-            if line.contains("API listening") {
-                let addr = line.rsplit("addr=").next().unwrap().trim();
-                assert!(addr.parse::<std::net::SocketAddr>().is_ok(), "{line}");
-                relay.api = format!("http://{addr}");
-            }
-            relay.log.push(line);
-        }
-        relay
-    }
-
-    fn pid(&self) -> u32 {
-        self.child.id()
-    }
-
-    /// Sends SIGTERM and waits (longer than the shutdown bound) for the exit; returns the exit
-    /// code, how long it took, and everything the process printed.
-    fn terminate(mut self) -> (Option<i32>, Duration, String) {
-        let sent = Instant::now();
-        let status = Command::new("kill")
-            .args(["-TERM", &self.pid().to_string()])
-            .status()
-            .unwrap();
-        assert!(status.success());
-        let bound = Duration::from_secs(SHUTDOWN_TIMEOUT_SECS + 30);
-        let code = loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                break status.code();
-            }
-            if sent.elapsed() > bound {
-                let _ = self.child.kill();
-                panic!("atrelay still running {bound:?} after SIGTERM");
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        };
-        let took = sent.elapsed();
-        // The reader threads end with the pipes; collect the rest of the output.
-        while let Ok(line) = self.output.recv_timeout(Duration::from_secs(5)) {
-            self.log.push(line);
-        }
-        (code, took, self.log.join("\n"))
-    }
-}
-
-impl Drop for Relay {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+use support::process::{Relay, SHUTDOWN_TIMEOUT_SECS};
 
 /// Fetches `url`, returning the status and the JSON body.
 async fn get_json(url: &str) -> (u16, Value) {
@@ -186,7 +86,7 @@ async fn a_removed_data_directory_neither_spins_nor_blocks_shutdown() {
     let data = tempfile::tempdir().unwrap();
     let persist = data.path().join("persist");
     let db_url = format!("sqlite://{}", db.path().join("relay.sqlite").display());
-    let relay = Relay::start(&db_url, &persist);
+    let relay = Relay::start(&db_url, &persist, &[]);
     let body = wait_ready(&relay.api, "ready", |status, _| status == 200).await;
     assert_eq!(body["status"], "ok");
     assert!(failing(&body).is_empty());
@@ -246,7 +146,7 @@ async fn readiness_fails_while_postgres_refuses_connections() {
         None => panic!("TEST_DATABASE_URL has no database name: {admin_url}"),
     };
     let data = tempfile::tempdir().unwrap();
-    let relay = Relay::start(&db_url, &data.path().join("persist"));
+    let relay = Relay::start(&db_url, &data.path().join("persist"), &[]);
     wait_ready(&relay.api, "ready", |status, _| status == 200).await;
 
     // Our own database only: refuse new connections and end the relay's.

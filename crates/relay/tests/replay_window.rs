@@ -76,6 +76,7 @@ impl Bounded {
                 max_per_ip: 32,
             }),
             firehose,
+            readiness: Default::default(),
         };
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let ws_url = format!(

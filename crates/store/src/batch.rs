@@ -74,6 +74,26 @@ pub struct HostCursor {
     pub seq: i64,
 }
 
+/// Where a batch's events sit in the relay's event log. Written in the batch's transaction,
+/// so after a crash the relay can tell which logged events the store already reflects and
+/// apply only the rest ([`Store::log_progress`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LogProgress {
+    /// Per host: the newest relay seq among the batch's events from that host.
+    pub hosts: Vec<HostLogSeq>,
+    /// Every logged event up to this relay seq is reflected in the store (only ever raised).
+    pub watermark: Option<i64>,
+}
+
+/// The newest relay seq of a host's events reflected in the store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HostLogSeq {
+    /// The host's id.
+    pub host_id: i64,
+    /// The relay (event log) seq.
+    pub relay_seq: i64,
+}
+
 /// What a batch wrote.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct BatchOutcome {
@@ -113,15 +133,30 @@ impl Store {
         updates: &[AccountUpdate],
         cursors: &[HostCursor],
     ) -> Result<BatchOutcome> {
+        self.apply_logged_batch(updates, cursors, &LogProgress::default())
+            .await
+    }
+
+    /// [`Store::apply_batch`] that also records, in the same transaction, where the batch's
+    /// events sit in the event log ([`LogProgress`]).
+    ///
+    /// # Errors
+    /// As [`Store::apply_batch`].
+    pub async fn apply_logged_batch(
+        &self,
+        updates: &[AccountUpdate],
+        cursors: &[HostCursor],
+        progress: &LogProgress,
+    ) -> Result<BatchOutcome> {
         let merged = merge_updates(updates)?;
         let cursors: BTreeMap<i64, i64> = cursors.iter().map(|c| (c.host_id, c.seq)).collect();
-        if merged.is_empty() && cursors.is_empty() {
+        if merged.is_empty() && cursors.is_empty() && progress == &LogProgress::default() {
             return Ok(BatchOutcome::default());
         }
         let now = now_ms();
         let written = match &self.pool {
-            Pool::Postgres(pool) => write_postgres(pool, &merged, &cursors, now).await,
-            Pool::Sqlite(pool) => write_sqlite(pool, &merged, &cursors, now).await,
+            Pool::Postgres(pool) => write_postgres(pool, &merged, &cursors, progress, now).await,
+            Pool::Sqlite(pool) => write_sqlite(pool, &merged, &cursors, progress, now).await,
         };
         match written {
             Ok(()) => Ok(BatchOutcome {
@@ -143,6 +178,43 @@ impl Store {
             }
             Err(err) => Err(err),
         }
+    }
+
+    /// What the store reflects of the event log ([`LogProgress`]): the watermark, and per
+    /// host the newest relay seq written with its account state.
+    ///
+    /// # Errors
+    /// [`StoreError::Database`].
+    pub async fn log_progress(&self) -> Result<LogProgress> {
+        let (watermark, hosts): (Option<i64>, Vec<(i64, i64)>) = match &self.pool {
+            Pool::Postgres(pool) => (
+                sqlx::query_scalar("SELECT log_watermark FROM ingest_state WHERE id = 1")
+                    .fetch_optional(pool)
+                    .await?,
+                sqlx::query_as(
+                    "SELECT id, last_relay_seq FROM hosts WHERE last_relay_seq IS NOT NULL",
+                )
+                .fetch_all(pool)
+                .await?,
+            ),
+            Pool::Sqlite(pool) => (
+                sqlx::query_scalar("SELECT log_watermark FROM ingest_state WHERE id = 1")
+                    .fetch_optional(pool)
+                    .await?,
+                sqlx::query_as(
+                    "SELECT id, last_relay_seq FROM hosts WHERE last_relay_seq IS NOT NULL",
+                )
+                .fetch_all(pool)
+                .await?,
+            ),
+        };
+        Ok(LogProgress {
+            hosts: hosts
+                .into_iter()
+                .map(|(host_id, relay_seq)| HostLogSeq { host_id, relay_seq })
+                .collect(),
+            watermark,
+        })
     }
 
     /// The first of `ids` that names no host.
@@ -187,6 +259,7 @@ async fn write_postgres(
     pool: &sqlx::PgPool,
     updates: &[AccountUpdate],
     cursors: &BTreeMap<i64, i64>,
+    progress: &LogProgress,
     now: i64,
 ) -> Result<()> {
     let mut tx = pool.begin().await?;
@@ -241,6 +314,26 @@ async fn write_postgres(
             });
         }
     }
+    for host in &progress.hosts {
+        sqlx::query(
+            "UPDATE hosts SET last_relay_seq = GREATEST(COALESCE(last_relay_seq, $1), $1) \
+             WHERE id = $2",
+        )
+        .bind(host.relay_seq)
+        .bind(host.host_id)
+        .execute(&mut *tx)
+        .await?;
+    }
+    if let Some(watermark) = progress.watermark {
+        sqlx::query(
+            "INSERT INTO ingest_state (id, log_watermark) VALUES (1, $1) \
+             ON CONFLICT (id) DO UPDATE SET \
+             log_watermark = GREATEST(ingest_state.log_watermark, excluded.log_watermark)",
+        )
+        .bind(watermark)
+        .execute(&mut *tx)
+        .await?;
+    }
     tx.commit().await?;
     Ok(())
 }
@@ -249,6 +342,7 @@ async fn write_sqlite(
     pool: &sqlx::SqlitePool,
     updates: &[AccountUpdate],
     cursors: &BTreeMap<i64, i64>,
+    progress: &LogProgress,
     now: i64,
 ) -> Result<()> {
     // The first statement is a write, so the transaction takes the write lock (waiting for the
@@ -285,6 +379,26 @@ async fn write_sqlite(
         if affected == 0 {
             return Err(StoreError::HostNotFound { id: host_id });
         }
+    }
+    for host in &progress.hosts {
+        sqlx::query(
+            "UPDATE hosts SET last_relay_seq = MAX(COALESCE(last_relay_seq, $1), $1) \
+             WHERE id = $2",
+        )
+        .bind(host.relay_seq)
+        .bind(host.host_id)
+        .execute(&mut *tx)
+        .await?;
+    }
+    if let Some(watermark) = progress.watermark {
+        sqlx::query(
+            "INSERT INTO ingest_state (id, log_watermark) VALUES (1, $1) \
+             ON CONFLICT (id) DO UPDATE SET \
+             log_watermark = MAX(ingest_state.log_watermark, excluded.log_watermark)",
+        )
+        .bind(watermark)
+        .execute(&mut *tx)
+        .await?;
     }
     tx.commit().await?;
     Ok(())

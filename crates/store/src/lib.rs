@@ -66,7 +66,7 @@ mod status;
 mod store;
 
 pub use account::{Account, AccountFilter, AccountPage, RepoState};
-pub use batch::{AccountUpdate, BatchOutcome, HostCursor};
+pub use batch::{AccountUpdate, BatchOutcome, HostCursor, HostLogSeq, LogProgress};
 pub use domain_ban::DomainBan;
 pub use error::{Result, StoreError};
 pub use host::{Host, HostLimits, HostPage, NewHost};

@@ -170,3 +170,55 @@ fn a_bad_segment_header_is_reported() {
         Err(Error::Corruption { offset: 0, .. })
     ));
 }
+
+#[test]
+fn origins_survive_a_reopen_and_the_recovery_reader_sees_taken_down_dids() {
+    use atrelay_eventlog::Origin;
+    let dir = tempfile::tempdir().unwrap();
+    let config = small_config(dir.path());
+    runtime().block_on(async {
+        let log = EventLog::open(config.clone()).unwrap();
+        let mut tickets = Vec::new();
+        for i in 0..300i64 {
+            let did = if i % 3 == 0 {
+                "did:plc:hidden"
+            } else {
+                "did:plc:shown"
+            };
+            let origin = (i % 2 == 0).then(|| Origin {
+                source: i % 5,
+                source_seq: 1000 + i,
+                note: bytes::Bytes::from(format!("note {i}")),
+            });
+            tickets.push(
+                log.append_from(did, 1, origin, |seq| crate::util::body(seq, 40))
+                    .unwrap(),
+            );
+        }
+        for ticket in tickets {
+            ticket.durable().await.unwrap();
+        }
+        log.take_down("did:plc:hidden").unwrap();
+        log.close().unwrap();
+    });
+    runtime().block_on(async {
+        let log = EventLog::open(config.clone()).unwrap();
+        // Consumers do not see the taken-down DID; recovery does, origins intact.
+        let mut consumer = log.reader(Some(0)).unwrap();
+        let shown = read_n(&mut consumer, 200).await;
+        assert!(shown.iter().all(|e| e.did() == "did:plc:shown"));
+        let mut recovery = log.recovery_reader(0).unwrap();
+        let all = read_n(&mut recovery, 300).await;
+        for (i, event) in all.iter().enumerate() {
+            let i = i as i64;
+            assert_eq!(event.seq(), i + 1);
+            let expected = (i % 2 == 0).then(|| Origin {
+                source: i % 5,
+                source_seq: 1000 + i,
+                note: bytes::Bytes::from(format!("note {i}")),
+            });
+            assert_eq!(event.origin(), expected.as_ref(), "seq {}", event.seq());
+            crate::util::check_body(event);
+        }
+    });
+}

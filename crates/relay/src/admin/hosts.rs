@@ -90,6 +90,22 @@ pub struct HostView {
     pub user_count: i64,
     /// How much of each event window the host uses now; absent when it is not followed.
     pub events_used: Option<EventsUsed>,
+    /// What the host's task is doing (not in indigo's list); absent when it is not followed.
+    pub ingest: Option<IngestView>,
+}
+
+/// A followed host's task state: `connecting`, `connected`, `backoff` (waiting to redial after
+/// a failure), `store-retry` (holding accepted events while the database does not answer),
+/// `restarting` (after a crash) or `stopped`.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct IngestView {
+    /// The state's name.
+    pub state: &'static str,
+    /// Why, when the state is not `connected`.
+    pub detail: Option<String>,
+    /// Since when (RFC 3339).
+    pub since: String,
 }
 
 /// A followed host's current use of its event windows (not in indigo's list).
@@ -122,7 +138,11 @@ fn rates(rates: Option<&HostRateState>) -> [RateView; 3] {
     })
 }
 
-fn view(host: Host, rate_state: Option<&HostRateState>) -> HostView {
+fn view(
+    host: Host,
+    rate_state: Option<&HostRateState>,
+    link: Option<&crate::ingest::LinkSnapshot>,
+) -> HostView {
     let connected = rate_state.is_some();
     let [per_second, per_hour, per_day] = rates(rate_state);
     HostView {
@@ -152,6 +172,11 @@ fn view(host: Host, rate_state: Option<&HostRateState>) -> HostView {
             paused: state.paused,
             pauses: state.pauses,
         }),
+        ingest: link.map(|link| IngestView {
+            state: link.state.as_str(),
+            detail: link.detail.clone(),
+            since: crate::consumers::rfc3339(link.since),
+        }),
         user_count: host.account_count,
         host: host.hostname,
     }
@@ -160,6 +185,7 @@ fn view(host: Host, rate_state: Option<&HostRateState>) -> HostView {
 /// `GET /admin/pds/list`: every host (up to 10,000), oldest first.
 async fn list(State(state): State<AppState>) -> Result<Json<Vec<HostView>>, XrpcError> {
     let rate_states = state.ingest.host_rates();
+    let links = state.ingest.host_links();
     let mut views = Vec::new();
     let mut after_id = None;
     while views.len() < MAX_LISTED_HOSTS {
@@ -175,7 +201,11 @@ async fn list(State(state): State<AppState>) -> Result<Json<Vec<HostView>>, Xrpc
         after_id = Some(last.id);
         for host in page.into_iter().take(MAX_LISTED_HOSTS - views.len()) {
             let rate_state = rate_states.iter().find(|r| r.host_id == host.id);
-            views.push(view(host, rate_state));
+            let link = links
+                .iter()
+                .find(|(id, _)| *id == host.id)
+                .map(|(_, link)| link);
+            views.push(view(host, rate_state, link));
         }
     }
     Ok(Json(views))

@@ -22,7 +22,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use atrelay_eventlog::Ticket;
-use atrelay_store::{AccountUpdate, HostCursor, HostStatus};
+use atrelay_store::{AccountUpdate, HostCursor, HostLogSeq, HostStatus, LogProgress, StoreError};
 use atrelay_stream::{decode_frame_bytes, encode_frame, Message, FUTURE_CURSOR, MAX_FRAME_SIZE};
 use futures_util::{SinkExt, StreamExt};
 use tokio::sync::{oneshot, watch, Notify};
@@ -34,7 +34,9 @@ use tokio_tungstenite::tungstenite::{
 
 use super::backoff;
 use super::drops::DropReason;
+use super::health::{HostLink, LinkState};
 use super::ratelimit::HostLimiter;
+use super::recovery;
 use super::verify::{admit_new_account, HostContext, Outcome};
 use super::{lock, Inner, USER_AGENT};
 use crate::outbound::Outbound;
@@ -57,12 +59,18 @@ enum End {
     Lost(String),
     /// The event log stopped taking events: nothing more can be ingested.
     LogFailed(String),
+    /// The store did not answer while judging an event: it is read again after a backoff.
+    StoreUnavailable(String),
+    /// The host's row is gone from the store (deleted by an operator).
+    HostGone,
 }
 
 /// Accepted events not yet written to the store.
 #[derive(Default)]
 struct Batch {
     last_ticket: Option<Ticket>,
+    /// The relay seqs of the batch's events, in order.
+    relay_seqs: Vec<i64>,
     updates: Vec<AccountUpdate>,
     dids: Vec<String>,
     upstream_seq: Option<i64>,
@@ -82,6 +90,7 @@ pub(super) async fn run_host(
     ctx: Arc<HostContext>,
     limiter: Arc<Mutex<HostLimiter>>,
     retry: Arc<Notify>,
+    health: Arc<HostLink>,
     mut shutdown: watch::Receiver<bool>,
 ) {
     // A new host is read from the oldest event it holds, so nothing it emitted before or
@@ -92,6 +101,7 @@ pub(super) async fn run_host(
         None => Some(0),
     };
     let mut failures: u32 = 0;
+    let mut store_failures: u32 = 0;
     let mut offline = host.status == HostStatus::Offline;
     let scheme = if host.no_ssl { "ws" } else { "wss" };
     loop {
@@ -108,6 +118,7 @@ pub(super) async fn run_host(
                 host.hostname
             ),
         };
+        health.set(LinkState::Connecting, None);
         let wait = match dial(&url, inner.config.allow_insecure_hosts).await {
             Ok((ws, is_relay)) => {
                 if is_relay {
@@ -132,16 +143,38 @@ pub(super) async fn run_host(
                 }
                 let _ = inner.store.record_host_connected(host.id).await;
                 tracing::info!(host = %host.hostname, ?cursor, "subscribed");
+                health.set(LinkState::Connected, None);
                 let link = Link {
                     inner: &inner,
                     ctx: &ctx,
                     limiter: &limiter,
+                    health: &health,
                 };
-                match read(link, ws, &mut cursor, &mut shutdown).await {
+                let end = read(link, ws, &mut cursor, &mut shutdown).await;
+                if !matches!(end, End::StoreUnavailable(_)) {
+                    store_failures = 0;
+                }
+                match end {
                     End::Shutdown => return,
-                    End::LogFailed(reason) => {
-                        tracing::error!(host = %host.hostname, %reason, "event log failed; ingest stops");
+                    End::HostGone => {
+                        tracing::warn!(host = %host.hostname, "host removed from the store; no longer followed");
+                        health.set(LinkState::Stopped, Some("host removed".to_owned()));
                         return;
+                    }
+                    End::LogFailed(reason) => {
+                        // Nothing can be accepted without the log; the process exits on it
+                        // (main), and a restart recovers from what the log holds.
+                        tracing::error!(host = %host.hostname, %reason, "event log failed; ingest stops");
+                        health.set(
+                            LinkState::Stopped,
+                            Some(format!("event log failed: {reason}")),
+                        );
+                        return;
+                    }
+                    End::StoreUnavailable(reason) => {
+                        store_failures = store_failures.saturating_add(1);
+                        tracing::warn!(host = %host.hostname, %reason, "store unavailable; reading again after a backoff");
+                        backoff::delay(store_failures, STORE_RETRY_BASE, STORE_RETRY_MAX)
                     }
                     End::FutureCursor => {
                         tracing::warn!(host = %host.hostname, ?cursor, "upstream FutureCursor: restarting from live");
@@ -190,6 +223,10 @@ pub(super) async fn run_host(
                 }
             }
         };
+        health.set(
+            LinkState::Backoff,
+            Some(format!("next attempt in {} ms", wait.as_millis())),
+        );
         tokio::select! {
             _ = tokio::time::sleep(wait) => {}
             _ = retry.notified() => {}
@@ -197,6 +234,11 @@ pub(super) async fn run_host(
         }
     }
 }
+
+/// First delay before a store write or an event judged while the store failed is tried again.
+const STORE_RETRY_BASE: Duration = Duration::from_millis(200);
+/// Longest such delay: short, so ingest resumes within seconds of the database's return.
+const STORE_RETRY_MAX: Duration = Duration::from_secs(5);
 
 /// Connects; returns the socket and whether the upstream says it is a relay. The host's name
 /// is resolved once and the socket opened to a checked address ([`Outbound`]): outside dev mode
@@ -345,6 +387,7 @@ struct Link<'a> {
     inner: &'a Inner,
     ctx: &'a Arc<HostContext>,
     limiter: &'a Mutex<HostLimiter>,
+    health: &'a HostLink,
 }
 
 /// Counts one frame against the host's rate limits; returns until when reading stops, if the
@@ -452,7 +495,7 @@ async fn read(
                 next_growth_check = Instant::now() + growth_every;
             }
             Step::Flush => {
-                if let Err(end) = flush(inner, ctx, &mut batch, cursor).await {
+                if let Err(end) = flush(link, &mut batch, cursor, shutdown).await {
                     break end;
                 }
             }
@@ -476,7 +519,7 @@ async fn read(
                     Ok(false) => {}
                 }
                 if batch.updates.len() >= inner.config.max_batch {
-                    if let Err(end) = flush(inner, ctx, &mut batch, cursor).await {
+                    if let Err(end) = flush(link, &mut batch, cursor, shutdown).await {
                         break end;
                     }
                 }
@@ -509,8 +552,8 @@ async fn read(
             }
         }
     };
-    // What was read before a lost connection is still settled; on shutdown or a failed log
-    // it is not (the cursor has not passed it, so it is read again after a restart).
+    // What was read before a lost connection is still settled; on shutdown, a failed log or
+    // an unavailable store it is not (the cursor has not passed it, so it is read again).
     let end = match end {
         End::Lost(_) | End::FutureCursor => {
             let mut end = end;
@@ -526,9 +569,11 @@ async fn read(
         other => other,
     };
     pipeline.abort();
-    // Whatever was accepted is written before leaving (unless the log failed).
-    if !matches!(end, End::LogFailed(_)) {
-        if let Err(failed) = flush(inner, ctx, &mut batch, cursor).await {
+    // Whatever was accepted is written before leaving (unless the log failed: then its
+    // events may not be durable, and recovery at the next start settles them).
+    if !matches!(end, End::LogFailed(_) | End::HostGone) {
+        if let Err(failed) = flush(link, &mut batch, cursor, shutdown).await {
+            let _ = ws.close(None).await;
             return failed;
         }
     }
@@ -620,6 +665,9 @@ fn settle_head(
             false,
         ),
     };
+    if let Outcome::Unavailable { detail } = outcome {
+        return Err(End::StoreUnavailable(detail));
+    }
     let (outcome, throttled) = admit_new_account(ctx, outcome);
     if throttled {
         inner
@@ -639,12 +687,22 @@ fn settle_head(
             if discontinuity {
                 inner.drops.discontinuities.fetch_add(1, Ordering::Relaxed);
             }
-            let appended = inner.log.append(&did, kind, move |seq| {
+            // The origin lets a restart redo the store write if the process dies before it.
+            let origin = entry.seq.map(|seq| recovery::origin(ctx.id, seq, &update));
+            let mut assigned = None;
+            let appended = inner.log.append_from(&did, kind, origin, |seq| {
+                // Under the log's append lock: see `Unapplied::insert`.
+                assigned = Some(seq);
+                inner.unapplied.insert(seq, ctx.id);
                 message.set_seq(seq);
                 encode_frame(&message)
             });
+            if let (Err(_), Some(seq)) = (&appended, assigned) {
+                inner.unapplied.remove(&[seq]);
+            }
             match appended {
                 Ok(ticket) => {
+                    batch.relay_seqs.push(ticket.seq());
                     batch.last_ticket = Some(ticket);
                     note_update(inner, ctx, batch, did, state, update, new_account);
                     inner.drops.accepted.fetch_add(1, Ordering::Relaxed);
@@ -667,7 +725,7 @@ fn settle_head(
             faulty = reason.blames_host();
             inner.drops.record(reason, host, did.as_deref(), &detail)
         }
-        Outcome::Ignore => {}
+        Outcome::Ignore | Outcome::Unavailable { .. } => {}
     }
     if let Some(seq) = entry.seq {
         batch.upstream_seq = Some(seq);
@@ -694,18 +752,25 @@ fn note_update(
     batch.started.get_or_insert_with(Instant::now);
 }
 
-/// Waits until the batch's events are durable, then writes account state and the cursor.
+/// Waits until the batch's events are durable, then writes account state, the cursor and
+/// the batch's place in the log ([`LogProgress`]) in one transaction. A failing store is
+/// retried with capped backoff for as long as it takes (the connection is not read meanwhile,
+/// which back-pressures the host); on shutdown it gives up after one more try and leaves the
+/// batch to recovery at the next start, which finds its events in the log.
 async fn flush(
-    inner: &Inner,
-    ctx: &HostContext,
+    link: Link<'_>,
     batch: &mut Batch,
     cursor: &mut Option<i64>,
+    shutdown: &mut watch::Receiver<bool>,
 ) -> Result<(), End> {
+    let Link {
+        inner, ctx, health, ..
+    } = link;
     let batch = std::mem::take(batch);
     if batch.is_empty() {
         return Ok(());
     }
-    if let Some(ticket) = batch.last_ticket {
+    if let Some(ticket) = &batch.last_ticket {
         ticket
             .durable()
             .await
@@ -719,21 +784,62 @@ async fn flush(
         })
         .into_iter()
         .collect();
-    let mut attempt = 0;
+    let hosts: Vec<HostLogSeq> = batch
+        .relay_seqs
+        .last()
+        .map(|&relay_seq| HostLogSeq {
+            host_id: ctx.id,
+            relay_seq,
+        })
+        .into_iter()
+        .collect();
+    let mut failures: u32 = 0;
     loop {
-        match inner.store.apply_batch(&batch.updates, &cursors).await {
+        // Read the head before the unapplied set: see `Unapplied::watermark`.
+        let head = inner.log.newest_seq();
+        let progress = LogProgress {
+            hosts: hosts.clone(),
+            watermark: Some(inner.unapplied.watermark(head)),
+        };
+        let written = inner
+            .store
+            .apply_logged_batch(&batch.updates, &cursors, &progress)
+            .await;
+        let error = match written {
             Ok(_) => break,
-            Err(e) if attempt < 5 => {
-                attempt += 1;
-                tracing::warn!(host = %ctx.hostname, error = %e, attempt, "store write failed; retrying");
-                tokio::time::sleep(Duration::from_millis(200 * attempt)).await;
+            Err(StoreError::HostNotFound { id }) if id == ctx.id => {
+                inner.unapplied.remove(&batch.relay_seqs);
+                return Err(End::HostGone);
             }
-            Err(e) => {
-                // The events are in the log; without their state the relay must not go on.
-                return Err(End::LogFailed(format!("store write failed: {e}")));
-            }
+            Err(error) => error,
+        };
+        failures = failures.saturating_add(1);
+        inner
+            .drops
+            .store_write_retries
+            .fetch_add(1, Ordering::Relaxed);
+        health.set(
+            LinkState::StoreRetry,
+            Some(format!("store write failed {failures} times: {error}")),
+        );
+        if *shutdown.borrow() {
+            tracing::warn!(host = %ctx.hostname, %error, "store write failed at shutdown; recovery redoes it at the next start");
+            return Err(End::Shutdown);
+        }
+        if failures == 1 || failures.is_power_of_two() {
+            tracing::warn!(host = %ctx.hostname, %error, failures, "store write failed; retrying");
+        }
+        let wait = backoff::delay(failures, STORE_RETRY_BASE, STORE_RETRY_MAX);
+        tokio::select! {
+            _ = tokio::time::sleep(wait) => {}
+            _ = shutdown.changed() => {}
         }
     }
+    if failures > 0 {
+        tracing::info!(host = %ctx.hostname, failures, "store write succeeded again");
+        health.set(LinkState::Connected, None);
+    }
+    inner.unapplied.remove(&batch.relay_seqs);
     inner
         .accounts
         .written(batch.dids.iter().map(String::as_str));

@@ -133,6 +133,10 @@ pub struct DropCounters {
     pub account_limit_growths: AtomicU64,
     /// Times a host's socket was left unread because it reached an event rate limit.
     pub rate_limit_pauses: AtomicU64,
+    /// Batched store writes that failed and were retried (the database was unreachable).
+    pub store_write_retries: AtomicU64,
+    /// Host tasks restarted after a panic.
+    pub host_task_restarts: AtomicU64,
 }
 
 /// At most one log line per reason in this many milliseconds.

@@ -12,13 +12,23 @@
 //! [`IngestConfig::offline_after`] failures in a row the host is marked `offline` and retried
 //! on a slow schedule, or at once on [`Ingest::subscribe`] (a new `requestCrawl`). An upstream
 //! `FutureCursor` (the host was reset) restarts the subscription from live and is recorded.
+//!
+//! **Faults.** A store write that fails is retried with capped backoff until the database
+//! answers (the host is not read meanwhile); an event that cannot be judged because the store
+//! does not answer is read again after a backoff, never dropped; a host task that panics is
+//! restarted ([`supervise`]). Each host's state shows in [`Ingest::host_links`]. Every event is
+//! logged with its origin, so [`Ingest::resubscribe_all`] first makes the store agree with the
+//! log ([`recovery`]): after a crash nothing is lost or emitted twice.
 
 mod accounts;
 mod backoff;
 mod connection;
 mod drops;
+pub mod health;
 pub mod limits;
 pub mod ratelimit;
+pub mod recovery;
+mod supervise;
 pub mod verify;
 
 use std::collections::{HashMap, VecDeque};
@@ -34,8 +44,10 @@ use tokio::task::JoinHandle;
 
 pub use accounts::{AccountCache, AccountState};
 pub use drops::{DropCounters, DropReason};
+pub use health::{LinkSnapshot, LinkState};
 pub use limits::{AccountLimitGrowth, LimitChange};
 pub use ratelimit::{HostLimiter, RatePolicy, WindowUsage};
+pub use recovery::{RecoveryError, RecoveryReport};
 
 /// How ingest behaves. [`Default`] is the production policy.
 #[derive(Debug, Clone)]
@@ -204,6 +216,10 @@ struct Inner {
     tasks: Mutex<HashMap<i64, Running>>,
     shutdown: watch::Sender<bool>,
     new_hosts: Mutex<VecDeque<Instant>>,
+    /// Appended events whose store write is pending ([`recovery::Unapplied`]).
+    unapplied: recovery::Unapplied,
+    /// Whether [`Ingest::recover`] has run (it runs once, before any host is followed).
+    recovered: tokio::sync::Mutex<Option<RecoveryReport>>,
 }
 
 struct Running {
@@ -214,6 +230,8 @@ struct Running {
     limiter: Arc<Mutex<HostLimiter>>,
     /// Asks this host's task alone to stop (it writes what it accepted first).
     stop: watch::Sender<bool>,
+    /// What the task is doing.
+    health: Arc<health::HostLink>,
     handle: JoinHandle<()>,
 }
 
@@ -253,6 +271,8 @@ impl Ingest {
                 tasks: Mutex::new(HashMap::new()),
                 shutdown,
                 new_hosts: Mutex::new(VecDeque::new()),
+                unapplied: recovery::Unapplied::default(),
+                recovered: tokio::sync::Mutex::new(None),
             }),
         }
     }
@@ -311,14 +331,16 @@ impl Ingest {
             host.trusted,
             &host.limits,
         )));
-        let handle = tokio::spawn(connection::run_host(
-            self.inner.clone(),
-            host.clone(),
-            ctx.clone(),
-            limiter.clone(),
-            retry.clone(),
-            stop_rx,
-        ));
+        let health = Arc::new(health::HostLink::default());
+        let handle = tokio::spawn(supervise::supervise(supervise::HostTask {
+            inner: self.inner.clone(),
+            host: host.clone(),
+            ctx: ctx.clone(),
+            limiter: limiter.clone(),
+            retry: retry.clone(),
+            health: health.clone(),
+            shutdown: stop_rx,
+        }));
         tasks.insert(
             host.id,
             Running {
@@ -326,6 +348,7 @@ impl Ingest {
                 ctx,
                 limiter,
                 stop,
+                health,
                 handle,
             },
         );
@@ -394,6 +417,47 @@ impl Ingest {
         states
     }
 
+    /// What each followed host's task is doing, by host id (connected, backing off, retrying
+    /// a store write, ...).
+    pub fn host_links(&self) -> Vec<(i64, LinkSnapshot)> {
+        let mut links: Vec<(i64, LinkSnapshot)> = lock(&self.inner.tasks)
+            .iter()
+            .map(|(id, running)| (*id, running.health.snapshot()))
+            .collect();
+        links.sort_by_key(|(id, _)| *id);
+        links
+    }
+
+    /// Accepted events whose store write is still pending (retried while the database is
+    /// unreachable).
+    pub fn unwritten_events(&self) -> usize {
+        self.inner.unapplied.len()
+    }
+
+    /// Makes the store agree with the event log after a crash ([`recovery`]): once per
+    /// `Ingest`, before any host is followed; later calls return the first report.
+    ///
+    /// # Errors
+    /// When the store or the log cannot be read or written; no host should be followed then.
+    pub async fn recover(&self) -> Result<RecoveryReport, RecoveryError> {
+        let mut done = self.inner.recovered.lock().await;
+        if let Some(report) = &*done {
+            return Ok(report.clone());
+        }
+        let report = recovery::recover(&self.inner.store, &self.inner.log, None).await?;
+        if report.reapplied > 0 {
+            tracing::info!(
+                from = report.from,
+                to = report.to,
+                reapplied = report.reapplied,
+                hosts = report.hosts,
+                "store caught up with the event log after an unclean stop"
+            );
+        }
+        *done = Some(report.clone());
+        Ok(report)
+    }
+
     /// Whether a task follows the host.
     pub fn is_subscribed(&self, host_id: i64) -> bool {
         lock(&self.inner.tasks)
@@ -401,12 +465,13 @@ impl Ingest {
             .is_some_and(|running| !running.handle.is_finished())
     }
 
-    /// Follows every stored host that is not banned or idle (offline ones too: they are
-    /// retried). Returns how many.
+    /// Recovers ([`Ingest::recover`]), then follows every stored host that is not banned or
+    /// idle (offline ones too: they are retried). Returns how many.
     ///
     /// # Errors
-    /// The store's error when the hosts cannot be listed.
-    pub async fn resubscribe_all(&self) -> Result<usize, StoreError> {
+    /// Recovery's error, or the store's when the hosts cannot be listed.
+    pub async fn resubscribe_all(&self) -> Result<usize, RecoveryError> {
+        self.recover().await?;
         let mut after_id = None;
         let mut count = 0;
         loop {

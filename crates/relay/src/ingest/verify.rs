@@ -117,6 +117,12 @@ pub enum Outcome {
     },
     /// Nothing to do (`#info`).
     Ignore,
+    /// The event cannot be judged now (the store did not answer): neither pass it on nor
+    /// drop it; the connection ends before it and reads it again after a backoff.
+    Unavailable {
+        /// What failed.
+        detail: String,
+    },
 }
 
 /// The checks, shared by every host task.
@@ -180,7 +186,10 @@ impl Verifier {
         // settled, in upstream order: see [`admit_new_account`].
         let state = match self.accounts.get(&self.store, &did, host.id).await {
             Ok(state) => state,
-            Err(err) => return (drop(DropReason::Internal, &did, err.to_string()), false),
+            Err(err) => {
+                let detail = format!("account lookup failed: {err}");
+                return (Outcome::Unavailable { detail }, false);
+            }
         };
         match message {
             Message::Commit(_) | Message::Sync(_) => {

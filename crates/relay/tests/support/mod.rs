@@ -3,6 +3,8 @@
 
 #![allow(dead_code)]
 
+pub mod process;
+
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use atrelay::{
@@ -353,7 +355,13 @@ impl TestRelay {
         if let Some(backfill) = &self.state.backfill {
             backfill.shutdown().await;
         }
-        self.log.close().unwrap();
+        if let Err(error) = self.log.close() {
+            // Only a log that had already failed may fail to close (a test broke it).
+            assert!(
+                self.log.health().failed.is_some(),
+                "event log close failed: {error}"
+            );
+        }
         self.store.close().await;
         let TestRelay {
             cleanup, log_dir, ..

@@ -357,3 +357,77 @@ async fn desynchronized_flag_is_stored_and_replaced(db: &mut TestDb) {
         .unwrap();
     assert!(!store.account(did).await.unwrap().unwrap().desynchronized);
 }
+
+backend_test!(log_progress_is_written_with_the_batch_and_only_rises);
+async fn log_progress_is_written_with_the_batch_and_only_rises(db: &mut TestDb) {
+    use atrelay_store::{HostLogSeq, LogProgress};
+    let store = &db.store;
+    let a = store
+        .create_host(&new_host("a.example.com"))
+        .await
+        .unwrap()
+        .id;
+    let b = store
+        .create_host(&new_host("b.example.com"))
+        .await
+        .unwrap()
+        .id;
+    assert_eq!(store.log_progress().await.unwrap(), LogProgress::default());
+    let progress = |host_id, relay_seq, watermark| LogProgress {
+        hosts: vec![HostLogSeq { host_id, relay_seq }],
+        watermark: Some(watermark),
+    };
+    store
+        .apply_logged_batch(
+            &[AccountUpdate::new("did:plc:alice", a).with_repo(repo(1))],
+            &[HostCursor {
+                host_id: a,
+                seq: 40,
+            }],
+            &progress(a, 12, 9),
+        )
+        .await
+        .unwrap();
+    // A later batch of another host with an older watermark does not lower it.
+    store
+        .apply_logged_batch(
+            &[AccountUpdate::new("did:plc:bob", b)],
+            &[HostCursor { host_id: b, seq: 7 }],
+            &progress(b, 11, 5),
+        )
+        .await
+        .unwrap();
+    // Nor does a stale relay seq of host a.
+    store
+        .apply_logged_batch(&[], &[], &progress(a, 3, 10))
+        .await
+        .unwrap();
+    let mut read = store.log_progress().await.unwrap();
+    read.hosts.sort_by_key(|h| h.host_id);
+    assert_eq!(read.watermark, Some(10));
+    assert_eq!(
+        read.hosts,
+        vec![
+            HostLogSeq {
+                host_id: a,
+                relay_seq: 12
+            },
+            HostLogSeq {
+                host_id: b,
+                relay_seq: 11
+            },
+        ]
+    );
+    assert_eq!(store.host(a).await.unwrap().unwrap().last_seq, Some(40));
+
+    // A failing batch writes no progress either.
+    let failed = store
+        .apply_logged_batch(
+            &[AccountUpdate::new("did:plc:carol", 999_999)],
+            &[],
+            &progress(a, 50, 50),
+        )
+        .await;
+    assert!(matches!(failed, Err(StoreError::HostNotFound { .. })));
+    assert_eq!(store.log_progress().await.unwrap().watermark, Some(10));
+}
