@@ -108,7 +108,7 @@ fn relay_args(directory: &FakeDirectory) -> Vec<String> {
         "--plc-host".into(),
         directory.url(),
         "--host-events-per-second".into(),
-        "120".into(),
+        "40".into(),
     ]
 }
 

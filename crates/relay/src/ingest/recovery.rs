@@ -187,8 +187,17 @@ pub(super) async fn recover(
     let mut reader = log.recovery_reader(from)?;
     let mut pending = Pending::default();
     let mut moved = BTreeSet::new();
-    while reader.position() < newest {
-        let event = reader.next().await?;
+    loop {
+        // The reader reads the files in runs: drain what it holds before asking for more
+        // (its position is the newest seq *read*, buffered ones included).
+        let event = match reader.try_next() {
+            Some(event) => event,
+            None if reader.position() < newest => reader.next().await?,
+            None => break,
+        };
+        if event.seq() > newest {
+            break;
+        }
         report.scanned += 1;
         let Some(origin) = event.origin() else {
             continue;
