@@ -221,6 +221,69 @@ async fn at_the_connection_cap_health_and_admin_still_answer() {
     relay.finish().await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_route_class_answers_503_at_once_and_leaves_the_others_alone() {
+    let relay = TestRelay::sqlite().await;
+    let limits = EdgeLimits {
+        body_read_timeout: Duration::from_secs(120),
+        max_public_requests: 1,
+        max_admin_requests: 1,
+        ..EdgeLimits::default()
+    };
+    let (addr, _stop) = edge_server(&relay, limits, auth()).await;
+    // A public request whose body never finishes holds the one public permit.
+    let mut holder = TcpStream::connect(&addr).await.unwrap();
+    holder
+        .write_all(
+            b"POST /xrpc/com.atproto.sync.requestCrawl HTTP/1.1\r\nHost: x\r\n\
+              Content-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"host",
+        )
+        .await
+        .unwrap();
+    let client = fresh_client();
+    let list_hosts = format!("http://{addr}/xrpc/com.atproto.sync.listHosts");
+    let deadline = std::time::Instant::now() + PATIENCE;
+    let (status, body) = loop {
+        // The holder's request reaches the guard shortly after it is written.
+        let (status, body) = json_of(client.get(&list_hosts).send().await.unwrap()).await;
+        if status == 503 || std::time::Instant::now() > deadline {
+            break (status, body);
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(body["error"], "ServiceUnavailable");
+    // The other classes are not touched by it.
+    let health = client
+        .get(format!("http://{addr}/xrpc/_health"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(health.status(), 200);
+    let admin = client
+        .get(format!("http://{addr}/admin/subs/getEnabled"))
+        .basic_auth("admin", Some(ADMIN_PASSWORD))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(admin.status(), 200);
+    // The permit comes back when the holder goes away.
+    drop(holder);
+    let deadline = std::time::Instant::now() + PATIENCE;
+    loop {
+        let status = client.get(&list_hosts).send().await.unwrap().status();
+        if status == 200 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "public class never freed: {status}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    relay.finish().await;
+}
+
 /// A websocket handshake on a raw socket, so the test can then send a malformed frame.
 async fn raw_websocket(addr: &str) -> TcpStream {
     let mut stream = TcpStream::connect(addr).await.unwrap();
