@@ -77,20 +77,85 @@ fn main() {
         reference
     );
     for consumers in [1, 10] {
-        let rate = replay_to_child(&relay, consumers, events as u64);
+        let before = rss_bytes();
+        let (rate, peak) = with_peak_rss(|| replay_to_child(&relay, consumers, events as u64));
         println!(
             "  replay from cursor 0 over the socket, {consumers} consumer(s) in a child process: \
              {rate:.0} events/s in aggregate ({:.0} per consumer, {:.0} MB/s in aggregate)",
             rate / consumers as f64,
             rate * frame as f64 / 1e6,
         );
+        println!(
+            "    relay RSS {:.1} MiB before, peak {:.1} MiB during ({:.2} MiB more per consumer)",
+            before as f64 / MIB,
+            peak as f64 / MIB,
+            peak.saturating_sub(before) as f64 / MIB / consumers as f64,
+        );
     }
+    // Ingest beside replay: appends (what ingest does per accepted event) timed alone, then
+    // while ten consumers replay the whole log.
+    let extra = events / 10;
+    let alone = timed_appends(&relay, extra, frame);
+    let (beside, replay_rate) = std::thread::scope(|scope| {
+        let replay = scope.spawn(|| replay_to_child(&relay, 10, events as u64));
+        let deadline = Instant::now() + STALL;
+        while relay.state.consumers.len() < 10 && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        let beside = timed_appends(&relay, extra, frame);
+        (beside, replay.join().unwrap())
+    });
+    println!(
+        "  appends of {extra} more events: {alone:.0} events/s alone, {beside:.0} events/s while \
+         10 consumers replay ({replay_rate:.0} events/s in aggregate), {:.0} % of alone",
+        beside / alone * 100.0
+    );
     assert_eq!(
         relay.state.consumers.len(),
         0,
         "a consumer is still connected"
     );
     rt.block_on(relay.finish());
+}
+
+const MIB: f64 = 1024.0 * 1024.0;
+
+/// This process's resident set size (the relay runs in it; the consumers do not).
+fn rss_bytes() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|status| {
+            status
+                .lines()
+                .find_map(|line| line.strip_prefix("VmRSS:"))
+                .and_then(|kb| kb.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        })
+        .map_or(0, |kb| kb * 1024)
+}
+
+/// Runs `work` while sampling the RSS every 5 ms; its result and the peak seen.
+fn with_peak_rss<T>(work: impl FnOnce() -> T) -> (T, u64) {
+    let done = std::sync::atomic::AtomicBool::new(false);
+    std::thread::scope(|scope| {
+        let sampler = scope.spawn(|| {
+            let mut peak = rss_bytes();
+            while !done.load(std::sync::atomic::Ordering::Relaxed) {
+                peak = peak.max(rss_bytes());
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            peak
+        });
+        let result = work();
+        done.store(true, std::sync::atomic::Ordering::Relaxed);
+        (result, sampler.join().unwrap())
+    })
+}
+
+/// Appends `count` events of `frame` bytes and waits until they are durable; events/s.
+fn timed_appends(relay: &BenchRelay, count: usize, frame: usize) -> f64 {
+    let started = Instant::now();
+    append_events(&relay.log, count, frame);
+    count as f64 / started.elapsed().as_secs_f64()
 }
 
 /// Reads the whole log with an event-log reader; events/s.
