@@ -58,7 +58,11 @@ targets() {
 fuzz_dir_of() {
   local dir
   for dir in "${FUZZ_DIRS[@]}"; do
-    if (cd fuzz && cargo fuzz list --fuzz-dir "$dir") | grep -qx "$1"; then
+    # The list is read in full before matching: `grep -q` would close the pipe at the first
+    # match and, under pipefail, the lister's broken pipe would read as "no such target".
+    local listed
+    listed=$(cd fuzz && cargo fuzz list --fuzz-dir "$dir")
+    if grep -qx "$1" <<<"$listed"; then
       echo "$dir"
       return
     fi
