@@ -26,7 +26,13 @@ pub fn render(state: &AppState) -> String {
     let mut out = String::new();
     let log = state.log.stats();
     let (admitted, refused) = state.consumers.admissions();
-    let samples: [(&str, &str, &str, f64); 8] = [
+    let samples: [(&str, &str, &str, f64); 9] = [
+        (
+            "atrelay_ingest_unwritten_events",
+            "gauge",
+            "Accepted events whose account state is not yet written to the database (grows while it is unreachable).",
+            state.ingest.unwritten_events() as f64,
+        ),
         (
             "atrelay_eventlog_newest_seq",
             "gauge",
