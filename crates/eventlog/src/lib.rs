@@ -118,6 +118,8 @@ pub use config::{Config, Durability};
 pub use error::Error;
 pub use event::{Event, Origin};
 pub use format::{MAX_DID_BYTES, MAX_EVENT_BYTES, MAX_NOTE_BYTES};
+#[cfg(any(test, feature = "failpoints"))]
+pub use log::FAIL_FSYNC_WHILE_EXISTS_ENV;
 pub use log::{EventLog, LogHealth, LogStats, Ticket};
 pub use reader::{Reader, Start};
 pub use retention::PruneReport;

@@ -454,6 +454,19 @@ impl EventLog {
     }
 }
 
+/// Names a file whose existence makes every fsync fail (feature `failpoints`): arms the fault
+/// point in another process, such as the relay binary built for the tests, which then fails
+/// exactly as it would on a disk error.
+#[cfg(any(test, feature = "failpoints"))]
+pub const FAIL_FSYNC_WHILE_EXISTS_ENV: &str = "ATRELAY_EVENTLOG_FAIL_FSYNC_WHILE_EXISTS";
+
+/// Whether the file named by [`FAIL_FSYNC_WHILE_EXISTS_ENV`] exists.
+#[cfg(any(test, feature = "failpoints"))]
+pub(crate) fn fsync_failure_armed_by_file() -> bool {
+    std::env::var_os(FAIL_FSYNC_WHILE_EXISTS_ENV)
+        .is_some_and(|path| std::path::Path::new(&path).exists())
+}
+
 #[cfg(any(test, feature = "failpoints"))]
 impl EventLog {
     /// Fault point (feature `failpoints`): while `on`, every fsync of a segment fails as if

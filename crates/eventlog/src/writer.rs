@@ -280,6 +280,7 @@ impl Writer {
             .shared
             .fail_fsync
             .load(std::sync::atomic::Ordering::Relaxed)
+            || crate::log::fsync_failure_armed_by_file()
         {
             return Err(Error::io(
                 "fsync segment",

@@ -6,6 +6,8 @@
 //!   strictly increasing seq.
 //! - PostgreSQL refusing connections for 11 s mid-ingest (its own database): ingest pauses and
 //!   resumes by itself, and again every event arrives exactly once.
+//! - The event log's disk failing under the binary (every fsync errors): the process stops
+//!   with status 1 and says why; restarted once the disk is back, it recovers exactly once.
 
 mod support;
 
@@ -433,4 +435,60 @@ async fn a_failed_log_write_stops_ingest_and_a_restart_recovers_exactly_once(
         "events beyond the upstream ones"
     );
     relay
+}
+
+/// The binary whose event log fails (every fsync errors, armed through the log's fault-point
+/// file) exits with status 1 and a clear message instead of running on without a log; once
+/// the disk is back, a restart on the same files delivers every event exactly once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_binary_whose_event_log_fails_exits_1_and_a_restart_recovers() {
+    let (directory, hosts) = upstream().await;
+    let expected = upstream_keys(&hosts);
+    let total: usize = expected.values().sum();
+    let data = tempfile::tempdir().unwrap();
+    let persist = data.path().join("persist");
+    let url = format!("sqlite://{}", data.path().join("relay.sqlite").display());
+    let disk_error = data.path().join("disk-error");
+    let args = relay_args(&directory);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let mut relay = Relay::start_with_env(
+        &url,
+        &persist,
+        &args,
+        &[(
+            atrelay_eventlog::FAIL_FSYNC_WHILE_EXISTS_ENV,
+            disk_error.as_os_str(),
+        )],
+    );
+    crawl_all(&relay, &hosts).await;
+    let reached = wait_for_seq(&mut relay, (total / 4) as i64).await;
+    assert!(reached < total as i64, "ingest finished before the failure");
+
+    std::fs::write(&disk_error, b"").unwrap();
+    let failed_at = Instant::now();
+    let code = loop {
+        if let Some(code) = relay.exited() {
+            break code;
+        }
+        assert!(
+            failed_at.elapsed() < Duration::from_secs(60),
+            "the relay kept running on a failed log:\n{}",
+            relay.output()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let output = relay.output();
+    assert_eq!(code, Some(1), "{output}");
+    assert!(
+        output.contains("the event log failed") && output.contains("injected fsync failure"),
+        "no clear reason printed:\n{output}"
+    );
+
+    std::fs::remove_file(&disk_error).unwrap();
+    let mut relay = start(&url, &persist, &relay_args(&directory));
+    check_exactly_once(&mut relay, &expected).await;
+    let (code, _, output) = tokio::task::spawn_blocking(move || relay.terminate())
+        .await
+        .unwrap();
+    assert_eq!(code, Some(0), "{output}");
 }

@@ -706,6 +706,8 @@ fn settle_head(
                     batch.last_ticket = Some(ticket);
                     note_update(inner, ctx, batch, did, state, update, new_account);
                     inner.drops.accepted.fetch_add(1, Ordering::Relaxed);
+                    #[cfg(test)]
+                    super::faults::accepted(host);
                 }
                 Err(
                     e @ (atrelay_eventlog::Error::Closed | atrelay_eventlog::Error::Failed { .. }),

@@ -24,6 +24,8 @@ mod accounts;
 mod backoff;
 mod connection;
 mod drops;
+#[cfg(test)]
+mod faults;
 pub mod health;
 pub mod limits;
 pub mod ratelimit;
@@ -164,6 +166,22 @@ impl IngestConfig {
 /// # Errors
 /// When the HTTP client cannot be built.
 pub fn http_resolver(plc_url: &str, dev_mode: bool) -> Result<Arc<dyn Resolver>, reqwest::Error> {
+    http_resolver_with_cache(
+        plc_url,
+        dev_mode,
+        atrelay_identity::CacheConfig::default().max_entries,
+    )
+}
+
+/// [`http_resolver`] keeping at most `cache_entries` identities in memory.
+///
+/// # Errors
+/// When the HTTP client cannot be built.
+pub fn http_resolver_with_cache(
+    plc_url: &str,
+    dev_mode: bool,
+    cache_entries: usize,
+) -> Result<Arc<dyn Resolver>, reqwest::Error> {
     let http = atrelay_identity::HttpResolver::new(atrelay_identity::ResolverConfig {
         plc_url: plc_url.to_owned(),
         dev_mode,
@@ -171,7 +189,10 @@ pub fn http_resolver(plc_url: &str, dev_mode: bool) -> Result<Arc<dyn Resolver>,
     })?;
     Ok(Arc::new(atrelay_identity::CachingResolver::new(
         http,
-        atrelay_identity::CacheConfig::default(),
+        atrelay_identity::CacheConfig {
+            max_entries: cache_entries,
+            ..atrelay_identity::CacheConfig::default()
+        },
     )))
 }
 

@@ -115,3 +115,126 @@ fn panic_message(payload: Box<dyn std::any::Any + Send>) -> String {
         .or_else(|| payload.downcast_ref::<String>().cloned())
         .unwrap_or_else(|| "non-text panic".to_owned())
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+    use std::time::Duration;
+
+    use atrelay_eventlog::{Config, Durability, EventLog};
+    use atrelay_store::{ConnectOptions, HostLimits, HostStatus, NewHost, Store};
+    use atrelay_testkit::{sample_record, AccountOptions, FakeDirectory, FakePds};
+
+    use crate::ingest::{faults, http_resolver, Ingest, IngestConfig, LinkState};
+
+    /// Upstream seqs of the host's events in the log, with how often each was logged.
+    async fn logged_upstream_seqs(log: &EventLog, host_id: i64, until: i64) -> BTreeMap<i64, u32> {
+        let mut reader = log.recovery_reader(0).unwrap();
+        let mut seqs = BTreeMap::new();
+        let mut last = 0;
+        while last < until {
+            let event = tokio::time::timeout(Duration::from_secs(10), reader.next())
+                .await
+                .expect("the log stopped short")
+                .unwrap();
+            last = event.seq();
+            let origin = event.origin().expect("ingested events carry their origin");
+            assert_eq!(origin.source, host_id);
+            *seqs.entry(origin.source_seq).or_insert(0) += 1;
+        }
+        seqs
+    }
+
+    /// A host task that panics with accepted events not yet in the store is restarted, shows
+    /// `restarting` meanwhile, and every upstream event ends up in the log once and the
+    /// store's cursor at the host's head.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_panicking_host_task_is_restarted_and_loses_or_repeats_nothing() {
+        let directory = FakeDirectory::start().await.unwrap();
+        let pds = FakePds::start(&directory).await.unwrap();
+        for _ in 0..3 {
+            let did = pds.create_account(AccountOptions::default()).unwrap();
+            for i in 0..10 {
+                let record = sample_record("app.bsky.feed.post", &format!("post {i}"));
+                pds.create_record(&did, "app.bsky.feed.post", record)
+                    .unwrap();
+            }
+        }
+        let head = pds.head_seq();
+
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("relay.sqlite").display());
+        let store = Store::open(&url, &ConnectOptions::default()).await.unwrap();
+        let mut log_config = Config::new(dir.path().join("events"));
+        log_config.durability = Durability::OsBuffered;
+        let log = EventLog::open(log_config).unwrap();
+        let config = IngestConfig {
+            allow_insecure_hosts: true,
+            backoff_base: Duration::from_millis(20),
+            backoff_max: Duration::from_millis(200),
+            // Long enough that the panic finds accepted events still waiting for the store.
+            flush_interval: Duration::from_secs(2),
+            ..IngestConfig::default()
+        };
+        let resolver = http_resolver(&directory.url(), true).unwrap();
+        let ingest = Ingest::new(store.clone(), log.clone(), resolver, config);
+        let host = store
+            .create_host(&NewHost {
+                hostname: pds.hostname().to_owned(),
+                no_ssl: true,
+                trusted: false,
+                status: HostStatus::Active,
+                limits: HostLimits::with_account_limit(100),
+            })
+            .await
+            .unwrap();
+        faults::panic_after_accepting(pds.hostname(), 12);
+        ingest.subscribe(host.clone());
+
+        // The panic, then the restart state.
+        let restarting = tokio::time::timeout(Duration::from_secs(10), async {
+            loop {
+                let links = ingest.host_links();
+                if let Some((_, link)) = links.iter().find(|(id, _)| *id == host.id) {
+                    if link.state == LinkState::Restarting {
+                        return link.detail.clone().unwrap_or_default();
+                    }
+                }
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        })
+        .await
+        .expect("the host never showed `restarting`");
+        assert!(restarting.contains("fault point"), "{restarting}");
+
+        // After the restart everything arrives, each event once.
+        tokio::time::timeout(Duration::from_secs(20), async {
+            loop {
+                let stored = store.host(host.id).await.unwrap().unwrap();
+                if stored.last_seq == Some(head) {
+                    return;
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        })
+        .await
+        .expect("the host's cursor never reached its head after the restart");
+        let logged = logged_upstream_seqs(&log, host.id, log.newest_seq()).await;
+        let expected: BTreeMap<i64, u32> = (1..=head).map(|seq| (seq, 1)).collect();
+        assert_eq!(logged, expected, "upstream events in the log, with counts");
+        assert_eq!(
+            ingest
+                .drops()
+                .host_task_restarts
+                .load(std::sync::atomic::Ordering::Relaxed),
+            1
+        );
+        let (_, link) = ingest
+            .host_links()
+            .into_iter()
+            .find(|(id, _)| *id == host.id)
+            .unwrap();
+        assert_eq!(link.state, LinkState::Connected);
+        ingest.shutdown().await;
+    }
+}

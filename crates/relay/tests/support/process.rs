@@ -27,6 +27,16 @@ impl Relay {
     /// Starts the binary on `db_url` with its data in `persist`, on ephemeral ports, with
     /// `extra` arguments.
     pub fn start(db_url: &str, persist: &Path, extra: &[&str]) -> Relay {
+        Relay::start_with_env(db_url, persist, extra, &[])
+    }
+
+    /// [`Relay::start`] with extra environment variables.
+    pub fn start_with_env(
+        db_url: &str,
+        persist: &Path,
+        extra: &[&str],
+        env: &[(&str, &std::ffi::OsStr)],
+    ) -> Relay {
         let mut child = Command::new(env!("CARGO_BIN_EXE_atrelay"))
             .args(["serve", "--db-url", db_url, "--persist-dir"])
             .arg(persist)
@@ -36,6 +46,7 @@ impl Relay {
             .args(extra)
             .env("NO_COLOR", "1")
             .env("RELAY_LOG_LEVEL", "info")
+            .envs(env.iter().copied())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
