@@ -2,7 +2,7 @@
 # Fuzzing with cargo-fuzz (libFuzzer) over the targets in fuzz/ (see fuzz/README.md).
 #
 #   scripts/fuzz.sh build                 build every target
-#   scripts/fuzz.sh seeds                 (re)write the seed corpora from ../shared/fixtures
+#   scripts/fuzz.sh seeds                 (re)write the seed corpora from testdata/
 #   scripts/fuzz.sh smoke                 build, seed, then run every target briefly
 #   scripts/fuzz.sh run <target> <runs>   a campaign: <runs> executions of one target
 #   scripts/fuzz.sh list                  the target names
@@ -12,7 +12,7 @@
 # unlocks them. Targets are built in release mode with debug assertions and overflow checks
 # and without a sanitizer (-s none): the decoders are safe Rust, and the throughput matters.
 #
-# Environment: ATRELAY_FIXTURES (default ../shared/fixtures beside the checkout), FUZZ_SMOKE_RUNS (executions per target in a smoke run, default 20000),
+# Environment: FUZZ_SMOKE_RUNS (executions per target in a smoke run, default 20000),
 # FUZZ_SMOKE_SECONDS (time cap per target, default 20), FUZZ_ARGS (extra libFuzzer flags for `run`).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -80,11 +80,6 @@ build() {
 }
 
 seeds() {
-  export ATRELAY_FIXTURES=${ATRELAY_FIXTURES:-$ROOT/../shared/fixtures}
-  if [ ! -d "$ATRELAY_FIXTURES" ]; then
-    echo "error: $ATRELAY_FIXTURES is missing; the seed corpora are built from it" >&2
-    exit 1
-  fi
   rm -rf fuzz/seeds
   mkdir -p fuzz/seeds
   cargo run --quiet -p atrelay-testkit --example fuzz_seeds -- "$ROOT/fuzz/seeds"

@@ -41,7 +41,7 @@ use support::{next_message, unsequenced, wait_for_cursor, IngestSetup, TestRelay
 fn scenario_path(file: &str) -> PathBuf {
     PathBuf::from(concat!(
         env!("CARGO_MANIFEST_DIR"),
-        "/../../../shared/fixtures/indigo/cmd/relay/testing/testdata"
+        "/../../testdata/indigo/cmd/relay/testing/testdata"
     ))
     .join(file)
 }

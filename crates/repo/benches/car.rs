@@ -8,7 +8,7 @@ use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 fn fixture(rel: &str) -> Vec<u8> {
     let path = std::path::PathBuf::from(concat!(
         env!("CARGO_MANIFEST_DIR"),
-        "/../../../shared/fixtures/indigo/testing/testdata"
+        "/../../testdata/indigo/testing/testdata"
     ))
     .join(rel);
     std::fs::read(&path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()))

@@ -9,14 +9,11 @@ use atrelay_repo::mst::{diff, Tree};
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 
 fn fixtures() -> std::path::PathBuf {
-    std::path::PathBuf::from(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../../shared/fixtures"
-    ))
+    std::path::PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../testdata"))
 }
 
 fn mst_diff(c: &mut Criterion) {
-    let dir = fixtures().join("mst-test-suite/cars/exhaustive");
+    let dir = atrelay_testdata::mst_test_suite().join("cars/exhaustive");
     let trees: Vec<Tree> = (0..128)
         .map(|i| {
             let path = dir.join(format!("exhaustive_{i:03}.car"));

@@ -29,7 +29,7 @@ struct Capture {
 fn load(seq: &str) -> Capture {
     let path = std::path::PathBuf::from(concat!(
         env!("CARGO_MANIFEST_DIR"),
-        "/../../../shared/fixtures/indigo/atproto/repo/testdata"
+        "/../../testdata/indigo/atproto/repo/testdata"
     ))
     .join(format!("firehose_commit_{seq}.json"));
     let json: serde_json::Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();

@@ -9,7 +9,7 @@ use atrelay_repo::cid::CidError;
 fn read(rel: &str) -> Vec<u8> {
     let path = PathBuf::from(concat!(
         env!("CARGO_MANIFEST_DIR"),
-        "/../../../shared/fixtures/indigo/testing/testdata"
+        "/../../testdata/indigo/testing/testdata"
     ))
     .join(rel);
     std::fs::read(&path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()))

@@ -18,7 +18,7 @@ use atrelay_repo::proof::{
 fn fixtures() -> Vec<serde_json::Value> {
     let path = PathBuf::from(concat!(
         env!("CARGO_MANIFEST_DIR"),
-        "/../../../shared/fixtures/interop/firehose/commit-proof-fixtures.json"
+        "/../../testdata/interop/firehose/commit-proof-fixtures.json"
     ));
     let bytes =
         std::fs::read(&path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));

@@ -9,11 +9,7 @@ use proptest::prelude::*;
 use serde_json::Value;
 
 fn fixture_path(rel: &str) -> PathBuf {
-    PathBuf::from(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../../shared/fixtures"
-    ))
-    .join(rel)
+    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../testdata")).join(rel)
 }
 
 fn load_json(rel: &str) -> Value {

@@ -15,7 +15,7 @@ use serde_json::Value;
 
 const FIXTURES: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
-    "/../../../shared/fixtures/interop/data-model"
+    "/../../testdata/interop/data-model"
 );
 
 fn load(name: &str) -> Vec<Value> {

@@ -41,7 +41,7 @@ struct Capture {
 fn load(seq: &'static str) -> Capture {
     let path = PathBuf::from(concat!(
         env!("CARGO_MANIFEST_DIR"),
-        "/../../../shared/fixtures/indigo/atproto/repo/testdata"
+        "/../../testdata/indigo/atproto/repo/testdata"
     ))
     .join(format!("firehose_commit_{seq}.json"));
     let text =

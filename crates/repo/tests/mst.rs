@@ -10,11 +10,7 @@ use atrelay_repo::commit::Commit;
 use atrelay_repo::mst::{common_prefix_len, diff, key_height, MstError, Tree};
 
 fn fixture(rel: &str) -> PathBuf {
-    PathBuf::from(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../../shared/fixtures"
-    ))
-    .join(rel)
+    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../testdata")).join(rel)
 }
 
 fn read(rel: &str) -> Vec<u8> {

@@ -13,11 +13,9 @@ use atrelay_repo::cid::Cid;
 use atrelay_repo::mst::{diff, Tree};
 use atrelay_repo::proof::{invert_ops, OpAction, RepoOp};
 
+/// The suite, unpacked from `testdata/mst-test-suite.tar.zst` on first use.
 fn suite_dir() -> PathBuf {
-    PathBuf::from(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../../shared/fixtures/mst-test-suite"
-    ))
+    atrelay_testdata::mst_test_suite()
 }
 
 /// One parsed CAR of the suite: its blocks and its complete tree.

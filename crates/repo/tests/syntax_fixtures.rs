@@ -10,7 +10,7 @@ type Validator = fn(&str) -> Result<(), SyntaxError>;
 fn fixture_path(name: &str) -> PathBuf {
     PathBuf::from(concat!(
         env!("CARGO_MANIFEST_DIR"),
-        "/../../../shared/fixtures/interop/syntax"
+        "/../../testdata/interop/syntax"
     ))
     .join(name)
 }

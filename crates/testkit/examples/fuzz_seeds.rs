@@ -1,10 +1,9 @@
-//! Writes the seed corpora of the fuzz targets in `fuzz/` from the shared test vectors
-//! (`../shared/fixtures`, read at run time, never copied into the repository) and from
-//! freshly signed commits of a [`FakeRepo`], so the commit target starts from real, valid
-//! commits and its mutations reach the proof and signature checks.
+//! Writes the seed corpora of the fuzz targets in `fuzz/` from the vendored public test
+//! vectors (`testdata/`, see its README) and from freshly signed commits of a [`FakeRepo`], so
+//! the commit target starts from real, valid commits and its mutations reach the proof and
+//! signature checks.
 //!
-//! `ATRELAY_FIXTURES` overrides the fixtures directory (default `../shared/fixtures` beside the
-//! checkout). `cargo run -p atrelay-testkit --example fuzz_seeds -- fuzz/seeds` writes one directory
+//! `cargo run -p atrelay-testkit --example fuzz_seeds -- fuzz/seeds` writes one directory
 //! per target (`decode_frame`, `commit`, `car`, `mst`, `dag_cbor`, `signature`,
 //! `did_document`, `syntax`, `relay_bodies`); `scripts/fuzz.sh` runs it.
 
@@ -21,22 +20,22 @@ use atrelay_testkit::{
 use data_encoding::{BASE64, BASE64_NOPAD};
 use serde_json::{json, Value};
 
-/// Where the fixtures are unless `ATRELAY_FIXTURES` says otherwise: `shared/` beside the checkout.
-const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/fixtures");
 const TIME: &str = "2026-01-01T00:00:00.000Z";
 
 /// The seeds of every target, by target name; a set, so repeats are written once.
 type Corpora = BTreeMap<&'static str, BTreeSet<Vec<u8>>>;
 
+/// A vendored test vector; the mst-test-suite's paths are in its unpacked archive.
 fn fixture(path: &str) -> PathBuf {
-    std::env::var_os("ATRELAY_FIXTURES")
-        .map_or_else(|| PathBuf::from(FIXTURES), PathBuf::from)
-        .join(path)
+    match path.strip_prefix("mst-test-suite/") {
+        Some(inside) => atrelay_testdata::mst_test_suite().join(inside),
+        None => atrelay_testdata::path(path),
+    }
 }
 
 fn files(dir: &str, ext: &str) -> Vec<PathBuf> {
     let mut found: Vec<_> = std::fs::read_dir(fixture(dir))
-        .unwrap_or_else(|e| panic!("fixtures directory {dir} ({e}): ../shared/fixtures is needed"))
+        .unwrap_or_else(|e| panic!("test vectors {dir} ({e})"))
         .filter_map(|entry| entry.ok().map(|entry| entry.path()))
         .filter(|path| path.to_string_lossy().ends_with(ext))
         .collect();

@@ -3,7 +3,7 @@
 use serde_json::Value;
 
 /// Root of the shared fixtures.
-pub const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/fixtures");
+pub const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../testdata");
 
 /// One frame in the JSON form, with where it came from.
 pub struct JsonFrame {

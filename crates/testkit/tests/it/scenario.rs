@@ -9,7 +9,7 @@ use crate::util::{connect, next_frame};
 fn scenario_dir() -> std::path::PathBuf {
     std::path::PathBuf::from(concat!(
         env!("CARGO_MANIFEST_DIR"),
-        "/../../../shared/fixtures/indigo/cmd/relay/testing/testdata"
+        "/../../testdata/indigo/cmd/relay/testing/testdata"
     ))
 }
 
