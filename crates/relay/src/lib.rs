@@ -5,6 +5,7 @@
 
 pub mod admin;
 pub mod api;
+pub mod cli;
 pub mod collection_crawl;
 pub mod collection_feed;
 pub mod config;
@@ -14,8 +15,10 @@ pub mod edge;
 pub mod firehose;
 pub mod health;
 pub mod ingest;
+pub mod logging;
 pub mod metrics;
 pub mod outbound;
+pub mod pull_hosts;
 pub mod redact;
 pub mod server;
 pub mod state;

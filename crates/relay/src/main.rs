@@ -2,6 +2,7 @@
 
 use atrelay::{
     admin::AdminAuth,
+    cli::{Cli, Command},
     config::ServeConfig,
     consumers::{ConsumerLimits, Consumers},
     firehose::FirehoseConfig,
@@ -14,63 +15,41 @@ use atrelay::{
 };
 use atrelay_eventlog::EventLog;
 use atrelay_store::{ConnectOptions, Store};
-use clap::{Parser, Subcommand};
-use tracing_subscriber::EnvFilter;
+use clap::Parser;
 
 mod shutdown;
 
-/// A full-network AT Protocol relay.
-#[derive(Debug, Parser)]
-#[command(name = "atrelay", version, about, long_about = None)]
-struct Cli {
-    #[command(subcommand)]
-    command: Command,
-}
-
-#[derive(Debug, Subcommand)]
-enum Command {
-    /// Run the relay service.
-    Serve(Box<ServeConfig>),
-    /// Apply the database migrations and exit.
-    Migrate {
-        /// Database URL, as for `serve`.
-        #[arg(long = "db-url", env = "DATABASE_URL", hide_env_values = true, default_value = atrelay::config::DEFAULT_DATABASE_URL)]
-        database_url: String,
-    },
-    /// Print the version and exit.
-    Version,
-}
-
 fn main() -> anyhow::Result<()> {
+    // indigo's other environment names become ours before clap reads the environment.
+    let aliases = atrelay::config::indigo::apply_env_aliases(&atrelay::cli::command());
     let cli = Cli::parse();
-    match cli.command {
-        Command::Version => {
-            println!("atrelay {}", env!("CARGO_PKG_VERSION"));
-            Ok(())
-        }
-        Command::Serve(config) => {
-            init_logging();
-            let runtime = tokio::runtime::Runtime::new()?;
-            runtime.block_on(run_serve(*config))
-        }
-        Command::Migrate { database_url } => {
-            init_logging();
-            let runtime = tokio::runtime::Runtime::new()?;
-            runtime.block_on(async {
-                let store = open_store(&database_url).await?;
-                store.close().await;
-                println!("migrations applied to {}", redact(&database_url));
-                anyhow::Ok(())
-            })
-        }
+    if let Command::Version = cli.command {
+        println!("atrelay {}", env!("CARGO_PKG_VERSION"));
+        return Ok(());
     }
-}
-
-fn init_logging() {
-    let filter = EnvFilter::try_from_env("RELAY_LOG_LEVEL")
-        .or_else(|_| EnvFilter::try_from_default_env())
-        .unwrap_or_else(|_| EnvFilter::new("info"));
-    tracing_subscriber::fmt().with_env_filter(filter).init();
+    atrelay::logging::init(&cli.log)?;
+    for applied in &aliases {
+        tracing::info!(
+            alias = applied.alias,
+            canonical = %applied.canonical,
+            "indigo's environment name accepted"
+        );
+    }
+    let runtime = tokio::runtime::Runtime::new()?;
+    match cli.command {
+        Command::Version => Ok(()),
+        Command::Serve(config) => runtime.block_on(run_serve(*config)),
+        Command::Migrate { database_url } => runtime.block_on(async {
+            let store = open_store(&database_url, None).await?;
+            store.close().await;
+            println!("migrations applied to {}", redact(&database_url));
+            anyhow::Ok(())
+        }),
+        Command::PullHosts(config) => runtime.block_on(async {
+            atrelay::pull_hosts::run(&config).await?;
+            anyhow::Ok(())
+        }),
+    }
 }
 
 async fn run_serve(config: ServeConfig) -> anyhow::Result<()> {
@@ -82,14 +61,28 @@ async fn run_serve(config: ServeConfig) -> anyhow::Result<()> {
         reserved_admin_connections = edge_limits.reserved_connections,
         "HTTP connection limits"
     );
-    let store = open_store(&config.database_url).await?;
+    tracing::info!(
+        environment = %config.environment,
+        api = %config.api_bind,
+        metrics = %config.metrics_bind,
+        plc_host = %config.plc_host,
+        replay_window_secs = config.replay_window.as_secs(),
+        max_db_connections = ?config.max_db_connections,
+        default_account_limit = config.default_account_limit,
+        "configuration"
+    );
+    let store = open_store(&config.database_url, config.max_db_connections).await?;
     tracing::info!(database = %redact(&config.database_url), "database ready");
     let log = EventLog::open(event_log_config(&config))?;
     tracing::info!(newest_seq = log.newest_seq(), oldest_seq = ?log.oldest_seq(), "event log ready");
     let ingest = Ingest::new(
         store.clone(),
         log.clone(),
-        atrelay::ingest::http_resolver(&config.plc_host, config.allow_insecure_hosts)?,
+        atrelay::ingest::http_resolver_with_cache(
+            &config.plc_host,
+            config.allow_insecure_hosts,
+            config.ident_cache_size,
+        )?,
         IngestConfig::from_serve(&config),
     );
     let collections =
@@ -324,7 +317,7 @@ fn event_log_config(config: &ServeConfig) -> atrelay_eventlog::Config {
     // Consumers still learn of a takedown from its `#account` event.
     log.takedown_visible_kinds = vec![atrelay::ingest::verify::KIND_ACCOUNT];
     log.seq_floor = config.initial_seq;
-    log.retention_age = std::time::Duration::from_secs(config.replay_window_hours * 3600);
+    log.retention_age = config.replay_window;
     if config.replay_max_bytes > 0 {
         log.retention_bytes = config.replay_max_bytes;
     }
@@ -333,16 +326,18 @@ fn event_log_config(config: &ServeConfig) -> atrelay_eventlog::Config {
 
 /// Opens the store; an error names the database without its password, even where the
 /// driver's message quotes the URL.
-async fn open_store(url: &str) -> anyhow::Result<Store> {
-    Store::open(url, &ConnectOptions::default())
-        .await
-        .map_err(|error| {
-            anyhow::anyhow!(
-                "cannot open the database {}: {}",
-                redact(url),
-                scrub(&error.to_string(), url)
-            )
-        })
+async fn open_store(url: &str, max_connections: Option<u32>) -> anyhow::Result<Store> {
+    let options = ConnectOptions {
+        max_connections,
+        ..ConnectOptions::default()
+    };
+    Store::open(url, &options).await.map_err(|error| {
+        anyhow::anyhow!(
+            "cannot open the database {}: {}",
+            redact(url),
+            scrub(&error.to_string(), url)
+        )
+    })
 }
 
 /// Completes with the reason once the event log stops taking appends (a failed write or

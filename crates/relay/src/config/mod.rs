@@ -1,7 +1,12 @@
 //! The relay's configuration: every flag of `atrelay serve`, each also read from an environment
-//! variable. Names follow indigo's relay where it has one, so an operator's environment carries over.
+//! variable. Names follow indigo's relay where it has one, and indigo's other names and value
+//! forms are accepted too ([`indigo`]), so an operator's environment carries over.
 
-use std::{net::SocketAddr, path::PathBuf};
+pub mod duration;
+pub mod indigo;
+pub mod listen;
+
+use std::{net::SocketAddr, path::PathBuf, time::Duration};
 
 use clap::Args;
 
@@ -28,17 +33,34 @@ pub struct ServeConfig {
     )]
     pub persist_dir: PathBuf,
 
-    /// Address the public API (XRPC, firehose, admin, dashboard) listens on.
-    #[arg(long = "bind", env = "RELAY_API_BIND", default_value = "0.0.0.0:2470")]
+    /// Largest number of pooled database connections; by default 10 for PostgreSQL and 4 for
+    /// SQLite (one writer at a time, so more only queue).
+    #[arg(long = "max-db-conn", env = "MAX_DB_CONNECTIONS")]
+    pub max_db_connections: Option<u32>,
+
+    /// Address the public API (XRPC, firehose, admin, dashboard) listens on; `:2470` (port
+    /// only, as indigo writes it) means every IPv4 interface.
+    #[arg(
+        long = "bind",
+        env = "RELAY_API_BIND",
+        default_value = "0.0.0.0:2470",
+        value_parser = listen::parse_listen_addr
+    )]
     pub api_bind: SocketAddr,
 
-    /// Address the Prometheus metrics endpoint (`/metrics`) listens on.
+    /// Address the Prometheus metrics endpoint (`/metrics`) listens on; `:2471` works too.
     #[arg(
         long = "metrics-listen",
         env = "RELAY_METRICS_LISTEN",
-        default_value = "0.0.0.0:2471"
+        default_value = "0.0.0.0:2471",
+        value_parser = listen::parse_listen_addr
     )]
     pub metrics_bind: SocketAddr,
+
+    /// Deployment name (`dev`, `production`, ...), shown in the start-up log line; indigo's
+    /// `--env`.
+    #[arg(long = "env", env = "ENVIRONMENT", default_value = "dev")]
+    pub environment: String,
 
     /// Admin passwords for HTTP Basic auth on `/admin/*` (user `admin`); several allow rotation.
     #[arg(
@@ -56,6 +78,14 @@ pub struct ServeConfig {
         default_value = "https://plc.directory"
     )]
     pub plc_host: String,
+
+    /// Identities (DID documents) kept in memory; the least recently used go first.
+    #[arg(
+        long = "ident-cache-size",
+        env = "RELAY_IDENT_CACHE_SIZE",
+        default_value_t = 1_000_000
+    )]
+    pub ident_cache_size: usize,
 
     /// Dev mode: allow loopback and private hosts, ports, plain `ws://` and `http://`, and
     /// `did:web` with a port. Never in production.
@@ -188,13 +218,15 @@ pub struct ServeConfig {
     )]
     pub initial_seq: i64,
 
-    /// How long the event log keeps events for cursor replay, in hours.
+    /// How long the event log keeps events for cursor replay, as a Go-style duration (`72h`,
+    /// `90m`, `1h30m`).
     #[arg(
-        long = "replay-window-hours",
-        env = "RELAY_REPLAY_WINDOW_HOURS",
-        default_value_t = 72
+        long = "replay-window",
+        env = "RELAY_REPLAY_WINDOW",
+        default_value = "72h",
+        value_parser = duration::parse_go_duration
     )]
-    pub replay_window_hours: u64,
+    pub replay_window: Duration,
 
     /// Largest total size of the event log in bytes (0: no limit); the oldest segments go first.
     #[arg(
