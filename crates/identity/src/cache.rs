@@ -188,7 +188,11 @@ impl<R: Resolver> CachingResolver<R> {
         let answer = cell
             .get_or_init(|| async {
                 let epoch = shared.purge_epoch.load(Ordering::Acquire);
-                let answer = shared.inner.resolve(did).await;
+                let answer = tracing::Instrument::instrument(
+                    shared.inner.resolve(did),
+                    tracing::debug_span!("identity.resolve", did),
+                )
+                .await;
                 if answer.is_err() {
                     shared.metrics.errors.fetch_add(1, Ordering::Relaxed);
                 }
@@ -257,6 +261,10 @@ impl<R> Drop for InFlightGuard<'_, R> {
 impl<R: Resolver> Resolver for CachingResolver<R> {
     fn resolve<'a>(&'a self, did: &'a str) -> ResolveFuture<'a> {
         Box::pin(self.lookup(did))
+    }
+
+    fn cache_metrics(&self) -> Option<(&CacheMetrics, usize)> {
+        Some((self.metrics(), self.len()))
     }
 
     fn purge(&self, did: &str) {

@@ -23,6 +23,11 @@ pub trait Resolver: Send + Sync {
     fn purge(&self, did: &str) {
         let _ = did;
     }
+
+    /// The cache's counters and its entry count, for resolvers that cache; `None` otherwise.
+    fn cache_metrics(&self) -> Option<(&crate::CacheMetrics, usize)> {
+        None
+    }
 }
 
 impl<R: Resolver + ?Sized> Resolver for Arc<R> {
@@ -32,6 +37,10 @@ impl<R: Resolver + ?Sized> Resolver for Arc<R> {
 
     fn purge(&self, did: &str) {
         (**self).purge(did)
+    }
+
+    fn cache_metrics(&self) -> Option<(&crate::CacheMetrics, usize)> {
+        (**self).cache_metrics()
     }
 }
 

@@ -29,7 +29,7 @@ use std::{
     net::SocketAddr,
     sync::atomic::Ordering,
     task::Poll,
-    time::{Duration, Instant},
+    time::{Duration, Instant, SystemTime},
 };
 
 use axum::{
@@ -208,10 +208,11 @@ async fn serve_consumer(
                         return Ended::LogStopped(error.to_string());
                     }
                 };
-                if !send_run(&mut socket, &mut reader, event, slot, config.send_timeout).await {
+                let Some(newest_sent) = send_run(&mut socket, &mut reader, event, slot, config.send_timeout).await else {
                     too_slow(&mut socket, "the connection accepted no data", config).await;
                     return Ended::TooSlow;
-                }
+                };
+                observe_run(&reader, newest_sent);
                 if pace.too_slow(reader.is_live(), reader.lag(), config, Instant::now()) {
                     let why = format!(
                         "more than {} events behind the live head for over {} s",
@@ -264,25 +265,27 @@ impl Pace {
 }
 
 /// Writes `first` and every further event the reader has at hand (up to [`MAX_RUN`]) without
-/// flushing in between, then flushes; false when the socket failed or accepted nothing for
-/// `timeout`.
+/// flushing in between, then flushes; returns the append time of the last event sent, or
+/// `None` when the socket failed or accepted nothing for `timeout`.
 async fn send_run(
     socket: &mut WebSocket,
     reader: &mut Reader,
     first: Event,
     slot: &ConsumerSlot,
     timeout: Duration,
-) -> bool {
+) -> Option<SystemTime> {
+    let mut newest = first.time();
     if !feed(socket, first.into_body(), timeout).await {
-        return false;
+        return None;
     }
     slot.record_sent();
     for _ in 1..MAX_RUN {
         let Some(event) = reader.try_next() else {
             break;
         };
+        newest = event.time();
         if !feed(socket, event.into_body(), timeout).await {
-            return false;
+            return None;
         }
         slot.record_sent();
     }
@@ -290,6 +293,21 @@ async fn send_run(
         tokio::time::timeout(timeout, socket.flush()).await,
         Ok(Ok(()))
     )
+    .then_some(newest)
+}
+
+/// Records a consumer's lag after a run, and, once it follows the live feed, how old the run's
+/// newest event was when it went out (a replay's age says nothing about delivery).
+fn observe_run(reader: &Reader, newest_sent: SystemTime) {
+    let instruments = crate::metrics::instruments();
+    instruments
+        .consumer_lag_events
+        .observe(reader.lag().max(0) as f64);
+    if reader.is_live() {
+        if let Ok(age) = SystemTime::now().duration_since(newest_sent) {
+            instruments.delivery_seconds.observe(age.as_secs_f64());
+        }
+    }
 }
 
 /// Queues one binary frame in the socket's write buffer (which writes itself out when full);

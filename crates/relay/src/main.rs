@@ -27,7 +27,8 @@ fn main() -> anyhow::Result<()> {
         println!("atrelay {}", env!("CARGO_PKG_VERSION"));
         return Ok(());
     }
-    atrelay::logging::init(&cli.log)?;
+    // Kept to the end of main: dropping it flushes the trace export.
+    let _telemetry = atrelay::logging::init(&cli.log)?;
     for applied in &aliases {
         tracing::info!(
             alias = applied.alias,

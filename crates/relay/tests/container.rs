@@ -128,11 +128,15 @@ fn the_dockerfile_builds_locked_release_and_runs_unprivileged() {
             .collect()
     };
     assert!(starting("FROM").len() >= 2, "not multi-stage");
+    let build = "cargo build --release --locked -p atrelay";
     assert!(
-        starting("RUN")
-            .iter()
-            .any(|l| l.contains("cargo build --release --locked")),
+        starting("RUN").iter().any(|l| l.contains(build)),
         "no locked release build"
+    );
+    // CI has no Docker daemon: it runs the Dockerfile's build command itself.
+    assert!(
+        repo_file(".ci/run").lines().any(|l| l.trim() == build),
+        ".ci/run does not build the binary as the Dockerfile does"
     );
     let user = starting("USER");
     let user = user.last().expect("no USER: the image would run as root");
@@ -190,9 +194,17 @@ fn series_in(expr: &str) -> Vec<String> {
     names
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_grafana_board_asks_only_for_exported_series() {
-    let relay = support::TestRelay::sqlite().await;
+    // A relay following one host: per-host series exist only once there is a host.
+    let directory = atrelay_testkit::FakeDirectory::start().await.unwrap();
+    let relay =
+        support::TestRelay::sqlite_ingest(support::IngestSetup::for_directory(&directory)).await;
+    let pds = atrelay_testkit::FakePds::start(&directory).await.unwrap();
+    pds.create_account(atrelay_testkit::AccountOptions::default())
+        .unwrap();
+    pds.request_crawl(&relay.base).await.unwrap();
+    support::wait_for_cursor(&relay, pds.hostname(), pds.head_seq()).await;
     let exported: BTreeSet<String> = atrelay::metrics::render(&relay.state)
         .lines()
         .filter(|l| !l.starts_with('#'))

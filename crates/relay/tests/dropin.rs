@@ -94,6 +94,10 @@ async fn an_indigo_env_file_and_json_logs_work_with_the_real_binary() {
         data.path().join("persist").is_dir(),
         "RELAY_PERSISTER_DIR was not used"
     );
+    assert!(
+        find("exporting traces over OTLP").is_empty(),
+        "traces exported without OTEL_EXPORTER_OTLP_ENDPOINT"
+    );
 
     // indigo's admin key works as the admin password, sent as indigo's tools send it.
     let response = reqwest::Client::new()
@@ -109,4 +113,101 @@ async fn an_indigo_env_file_and_json_logs_work_with_the_real_binary() {
         .status();
     let status = child.wait().unwrap();
     assert_eq!(status.code(), Some(0));
+}
+
+/// With `OTEL_EXPORTER_OTLP_ENDPOINT` set, the binary sends its spans over OTLP/HTTP: a local
+/// collector receives `POST /v1/traces` holding an admin call's `admin.request` span.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_binary_exports_spans_to_an_otlp_collector() {
+    use axum::{body::Bytes, routing::post, Router};
+    use std::sync::{Arc, Mutex};
+
+    let received: Arc<Mutex<Vec<Bytes>>> = Arc::default();
+    let sink = received.clone();
+    let collector = Router::new().route(
+        "/v1/traces",
+        post(move |body: Bytes| {
+            let sink = sink.clone();
+            async move {
+                sink.lock().unwrap().push(body);
+                ""
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let endpoint = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, collector).await });
+
+    let data = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}", data.path().join("relay.sqlite").display());
+    let mut child = Command::new(env!("CARGO_BIN_EXE_atrelay"))
+        .args([
+            "serve",
+            "--bind",
+            "127.0.0.1:0",
+            "--metrics-listen",
+            "127.0.0.1:0",
+        ])
+        .args(["--db-url", &db, "--admin-password", "otlp-test"])
+        .arg("--persist-dir")
+        .arg(data.path().join("persist"))
+        .env("OTEL_EXPORTER_OTLP_ENDPOINT", &endpoint)
+        .env("NO_COLOR", "1")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (tx, lines) = mpsc::channel::<String>();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let mut seen = Vec::new();
+    let api = loop {
+        let line = lines
+            .recv_timeout(Duration::from_secs(60))
+            .unwrap_or_else(|_| panic!("no API address in {seen:#?}"));
+        let api = line
+            .contains("API listening")
+            .then(|| line.rsplit("addr=").next().unwrap().trim().to_owned());
+        seen.push(line);
+        if let Some(api) = api {
+            break api;
+        }
+    };
+    assert!(
+        seen.iter()
+            .any(|l| l.contains("exporting traces over OTLP")),
+        "{seen:#?}"
+    );
+    let response = reqwest::Client::new()
+        .get(format!("http://{api}/admin/pds/list"))
+        .bearer_auth("otlp-test")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    // Stopping flushes the batch exporter.
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    assert_eq!(child.wait().unwrap().code(), Some(0));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let bodies = received.lock().unwrap().clone();
+        if bodies
+            .iter()
+            .any(|body| body.windows(13).any(|w| w == b"admin.request"))
+        {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the collector got {} requests, none with an admin.request span",
+            bodies.len()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }

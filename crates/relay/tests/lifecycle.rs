@@ -269,7 +269,7 @@ async fn a_feed_whose_log_lost_its_files_backs_off_and_fails_readiness() {
     );
     let metrics = atrelay::metrics::render(&relay.state);
     assert!(
-        metrics.contains("atrelay_background_task_state{task=\"lost-feed\",state=\"backoff\"} 1"),
+        metrics.contains("atrelay_background_task_state{state=\"backoff\",task=\"lost-feed\"} 1"),
         "{metrics}"
     );
 

@@ -72,4 +72,4 @@ pub use error::{Result, StoreError};
 pub use host::{Host, HostLimits, HostPage, NewHost};
 pub use settings::{Setting, SettingKey, Settings};
 pub use status::{AccountStatus, HostStatus, UnknownStatus};
-pub use store::{Backend, ConnectOptions, Store};
+pub use store::{Backend, ConnectOptions, PoolStats, Store};

@@ -31,6 +31,17 @@ pub(crate) enum Pool {
     Sqlite(SqlitePool),
 }
 
+/// The use of a [`Store`]'s connection pool ([`Store::pool_stats`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PoolStats {
+    /// Connections open, idle or in use.
+    pub open: u32,
+    /// Open connections not in use.
+    pub idle: u32,
+    /// The most the pool opens.
+    pub max: u32,
+}
+
 /// Which database a [`Store`] talks to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
@@ -121,6 +132,21 @@ impl Store {
         match &self.pool {
             Pool::Postgres(_) => Backend::Postgres,
             Pool::Sqlite(_) => Backend::Sqlite,
+        }
+    }
+
+    /// The connection pool's use right now, for metrics.
+    pub fn pool_stats(&self) -> PoolStats {
+        fn stats<DB: sqlx::Database>(pool: &sqlx::Pool<DB>) -> PoolStats {
+            PoolStats {
+                open: pool.size(),
+                idle: pool.num_idle() as u32,
+                max: pool.options().get_max_connections(),
+            }
+        }
+        match &self.pool {
+            Pool::Postgres(pool) => stats(pool),
+            Pool::Sqlite(pool) => stats(pool),
         }
     }
 

@@ -32,7 +32,23 @@ pub fn router(state: AppState, auth: AdminAuth) -> Router {
     if let Some(backfill) = backfill {
         router = router.merge(atrelay_collections::http::admin_router(backfill));
     }
-    router.layer(middleware::from_fn_with_state(auth, auth::require_admin))
+    router
+        .layer(middleware::from_fn_with_state(auth, auth::require_admin))
+        .layer(middleware::from_fn(admin_span))
+}
+
+/// Runs each admin call in an `admin.request` span (exported as a trace when tracing is on).
+async fn admin_span(
+    request: axum::extract::Request,
+    next: middleware::Next,
+) -> axum::response::Response {
+    use tracing::Instrument;
+    let span = tracing::debug_span!(
+        "admin.request",
+        method = %request.method(),
+        path = %request.uri().path()
+    );
+    next.run(request).instrument(span).await
 }
 
 /// `GET /admin/consumers/list`: the connected firehose consumers.

@@ -289,6 +289,10 @@ struct InFlight {
     did: Option<String>,
     /// Position in this connection's stream, to tell entries of one DID apart.
     position: u64,
+    /// When its frame was read.
+    received: Instant,
+    /// The event's `ingest.event` span: its verification, then its append, run inside it.
+    span: tracing::Span,
     /// The verification task.
     verdict: JoinHandle<(Outcome, bool)>,
     /// Dropped when the event is settled: the next event of the same DID waits for that.
@@ -318,18 +322,29 @@ impl Pipeline {
                 .map(|(_, rx)| rx)
         });
         let verifier = inner.verifier.clone();
+        let span = tracing::debug_span!(
+            "ingest.event",
+            host = %ctx.hostname,
+            seq = ?seq,
+            did = did.as_deref().unwrap_or("")
+        );
         let ctx = ctx.clone();
-        let verdict = tokio::spawn(async move {
-            if let Some(previous) = previous {
-                // Err only means the sender is gone: settled, or the connection ended.
-                let _ = previous.await;
-            }
-            verifier.process(&ctx, message).await
-        });
+        let verdict = tokio::spawn(tracing::Instrument::instrument(
+            async move {
+                if let Some(previous) = previous {
+                    // Err only means the sender is gone: settled, or the connection ended.
+                    let _ = previous.await;
+                }
+                verifier.process(&ctx, message).await
+            },
+            span.clone(),
+        ));
         self.queue.push_back(InFlight {
             seq,
             did,
             position,
+            received: Instant::now(),
+            span,
             verdict,
             _settled: settled,
         });
@@ -591,6 +606,7 @@ fn receive(
     pipeline: &mut Pipeline,
 ) -> Result<bool, End> {
     let host = ctx.hostname.as_str();
+    ctx.traffic.events.fetch_add(1, Ordering::Relaxed);
     if bytes.len() > MAX_FRAME_SIZE {
         let detail = format!("{} bytes", bytes.len());
         inner
@@ -606,6 +622,11 @@ fn receive(
                 .record(DropReason::BadFrame, host, None, &e.to_string());
             return Ok(true);
         }
+    };
+    match &message {
+        Message::Commit(_) => ctx.traffic.commits.fetch_add(1, Ordering::Relaxed),
+        Message::Sync(_) => ctx.traffic.syncs.fetch_add(1, Ordering::Relaxed),
+        _ => 0,
     };
     if let Message::Error(error) = &message {
         if error.error == FUTURE_CURSOR {
@@ -653,6 +674,11 @@ fn settle_head(
     };
     let mut faulty = false;
     pipeline.forget(&entry);
+    let handling = entry.received.elapsed().as_secs_f64();
+    crate::metrics::instruments()
+        .event_seconds
+        .observe(handling);
+    ctx.handle_duration.observe(handling);
     let host = ctx.hostname.as_str();
     let (outcome, discontinuity) = match verdict {
         Ok(verdict) => verdict,
@@ -689,6 +715,7 @@ fn settle_head(
             }
             // The origin lets a restart redo the store write if the process dies before it.
             let origin = entry.seq.map(|seq| recovery::origin(ctx.id, seq, &update));
+            let _append = tracing::debug_span!(parent: &entry.span, "eventlog.append").entered();
             let mut assigned = None;
             let appended = inner.log.append_from(&did, kind, origin, |seq| {
                 // Under the log's append lock: see `Unapplied::insert`.
@@ -747,6 +774,7 @@ fn note_update(
 ) {
     if new_account {
         ctx.account_count.fetch_add(1, Ordering::Relaxed);
+        inner.drops.new_accounts.fetch_add(1, Ordering::Relaxed);
     }
     inner.accounts.put_pending(&did, state);
     batch.updates.push(update);
@@ -803,10 +831,21 @@ async fn flush(
             hosts: hosts.clone(),
             watermark: Some(inner.unapplied.watermark(head)),
         };
-        let written = inner
-            .store
-            .apply_logged_batch(&batch.updates, &cursors, &progress)
-            .await;
+        let started = Instant::now();
+        let written = tracing::Instrument::instrument(
+            inner
+                .store
+                .apply_logged_batch(&batch.updates, &cursors, &progress),
+            tracing::debug_span!(
+                "store.batch",
+                host = %ctx.hostname,
+                events = batch.updates.len()
+            ),
+        )
+        .await;
+        crate::metrics::instruments()
+            .store_batch_seconds
+            .observe(started.elapsed().as_secs_f64());
         let error = match written {
             Ok(_) => break,
             Err(StoreError::HostNotFound { id }) if id == ctx.id => {

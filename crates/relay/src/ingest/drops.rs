@@ -127,6 +127,8 @@ pub struct DropCounters {
     pub peak_verifications_in_flight: AtomicU64,
     /// New accounts throttled because their host reached its account limit.
     pub throttled_new_accounts: AtomicU64,
+    /// Accounts seen for the first time (indigo's `relay_new_users_discovered`).
+    pub new_accounts: AtomicU64,
     /// Accounts let in again because their host's account limit rose.
     pub unthrottled_accounts: AtomicU64,
     /// Account limits raised by the growth rule.

@@ -34,7 +34,7 @@ mod supervise;
 pub mod verify;
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -340,13 +340,7 @@ impl Ingest {
             let _ = relay_shutdown.wait_for(|stopped| *stopped).await;
             let _ = forward.send(true);
         });
-        let ctx = Arc::new(verify::HostContext {
-            id: host.id,
-            hostname: host.hostname.clone(),
-            trusted: host.trusted,
-            account_limit: AtomicI64::new(host.limits.account_limit),
-            account_count: AtomicI64::new(host.account_count),
-        });
+        let ctx = Arc::new(verify::HostContext::new(&host));
         let limiter = Arc::new(Mutex::new(HostLimiter::new(
             &self.inner.config.rate_policy,
             host.trusted,
@@ -447,6 +441,28 @@ impl Ingest {
             .collect();
         links.sort_by_key(|(id, _)| *id);
         links
+    }
+
+    /// What each followed host has sent: `(hostname, frames, commits, syncs)`, by host id.
+    pub fn host_traffic(&self) -> Vec<(String, u64, u64, u64)> {
+        let mut hosts: Vec<(i64, String, u64, u64, u64)> = lock(&self.inner.tasks)
+            .iter()
+            .map(|(id, running)| {
+                let traffic = &running.ctx.traffic;
+                (
+                    *id,
+                    running.ctx.hostname.clone(),
+                    traffic.events.load(Ordering::Relaxed),
+                    traffic.commits.load(Ordering::Relaxed),
+                    traffic.syncs.load(Ordering::Relaxed),
+                )
+            })
+            .collect();
+        hosts.sort_by_key(|host| host.0);
+        hosts
+            .into_iter()
+            .map(|(_, hostname, events, commits, syncs)| (hostname, events, commits, syncs))
+            .collect()
     }
 
     /// Accepted events whose store write is still pending (retried while the database is

@@ -7,7 +7,7 @@
 
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use atrelay_identity::{Identity, Resolver};
 use atrelay_repo::proof::{self, CommitMessage, ProofError, ProofLimits, VerifiedCommit};
@@ -42,6 +42,38 @@ pub struct HostContext {
     pub account_limit: AtomicI64,
     /// Accounts the host serves, counted up as new ones arrive.
     pub account_count: AtomicI64,
+    /// What the host has sent, for metrics.
+    pub traffic: HostTraffic,
+    /// indigo's `events_handle_duration` for this host, looked up once.
+    pub handle_duration: prometheus::Histogram,
+}
+
+/// Counts of what one host has sent since it was followed (all frames, before any check).
+#[derive(Debug, Default)]
+pub struct HostTraffic {
+    /// Binary frames read.
+    pub events: std::sync::atomic::AtomicU64,
+    /// `#commit` frames among them.
+    pub commits: std::sync::atomic::AtomicU64,
+    /// `#sync` frames among them.
+    pub syncs: std::sync::atomic::AtomicU64,
+}
+
+impl HostContext {
+    /// The context of `host` as its task starts.
+    pub fn new(host: &atrelay_store::Host) -> HostContext {
+        HostContext {
+            id: host.id,
+            hostname: host.hostname.clone(),
+            trusted: host.trusted,
+            account_limit: AtomicI64::new(host.limits.account_limit),
+            account_count: AtomicI64::new(host.account_count),
+            traffic: HostTraffic::default(),
+            handle_duration: crate::metrics::instruments()
+                .events_handle_duration
+                .with_label_values(&[host.hostname.as_str()]),
+        }
+    }
 }
 
 /// The local reason of an account throttled by its host's account limit; accounts with it are
@@ -434,7 +466,7 @@ impl Verifier {
                     ops: &ops,
                     prev_data: if legacy_ops { None } else { commit.prev_data },
                 };
-                match proof::verify_commit(&msg, key, &limits) {
+                match timed_verify_commit(&msg, key, &limits) {
                     Err(ProofError::PrevDataMismatch { .. }) | Err(ProofError::MissingBlock(_))
                         if self.config.lenient =>
                     {
@@ -504,6 +536,29 @@ enum Failure {
     NotRepoEvent,
     /// The proof or signature failed.
     Proof(ProofError),
+}
+
+/// [`proof::verify_commit`] (the proof, then the signature), timing the two checks apart for
+/// the metrics.
+fn timed_verify_commit(
+    msg: &CommitMessage<'_>,
+    key: &atrelay_repo::crypto::PublicKey,
+    limits: &ProofLimits,
+) -> Result<VerifiedCommit, ProofError> {
+    let instruments = crate::metrics::instruments();
+    let started = Instant::now();
+    let verified = proof::verify_commit_proof(msg, limits);
+    instruments
+        .proof_seconds
+        .observe(started.elapsed().as_secs_f64());
+    let verified = verified?;
+    let started = Instant::now();
+    let signed = verified.commit.verify_signature(key);
+    instruments
+        .signature_seconds
+        .observe(started.elapsed().as_secs_f64());
+    signed.map_err(ProofError::Signature)?;
+    Ok(verified)
 }
 
 fn failure_outcome(did: &str, failure: Failure) -> Outcome {
