@@ -40,11 +40,13 @@ async fn hostnames(relay: &TestRelay) -> Vec<String> {
     names
 }
 
+/// `atrelay pull-hosts` from `source` into `target` with the admin `password`.
 fn pull_hosts(
     source: &TestRelay,
     target: &TestRelay,
     state: &std::path::Path,
     rate: &str,
+    password: &str,
 ) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_atrelay"));
     command
@@ -55,7 +57,7 @@ fn pull_hosts(
             "--target",
             &target.base,
         ])
-        .args(["--admin-password", ADMIN_PASSWORD, "--batch-size", "2"])
+        .args(["--admin-password", password, "--batch-size", "2"])
         .args(["--requests-per-second", rate, "--state-file"])
         .arg(state)
         .env("NO_COLOR", "1")
@@ -89,7 +91,9 @@ async fn pull_hosts_copies_every_live_host_and_resumes_after_a_kill() {
     let state = work.path().join("pull.json");
 
     // One request a second: kill the run once the first host is recorded as done.
-    let mut first = pull_hosts(&source, &target, &state, "1").spawn().unwrap();
+    let mut first = pull_hosts(&source, &target, &state, "1", ADMIN_PASSWORD)
+        .spawn()
+        .unwrap();
     let started = Instant::now();
     let done_before_kill = loop {
         if let Some(progress) = read_state(&state).filter(|s| s.requested >= 1) {
@@ -113,7 +117,9 @@ async fn pull_hosts_copies_every_live_host_and_resumes_after_a_kill() {
     );
 
     // The second run continues: it asks only for the hosts not done yet.
-    let second = pull_hosts(&source, &target, &state, "50").output().unwrap();
+    let second = pull_hosts(&source, &target, &state, "50", ADMIN_PASSWORD)
+        .output()
+        .unwrap();
     let output = String::from_utf8_lossy(&second.stdout).into_owned()
         + &String::from_utf8_lossy(&second.stderr);
     assert!(second.status.success(), "{output}");
@@ -126,7 +132,9 @@ async fn pull_hosts_copies_every_live_host_and_resumes_after_a_kill() {
     assert_eq!(hostnames(&target).await, expected);
 
     // A third run has nothing to do.
-    let third = pull_hosts(&source, &target, &state, "50").output().unwrap();
+    let third = pull_hosts(&source, &target, &state, "50", ADMIN_PASSWORD)
+        .output()
+        .unwrap();
     let output = String::from_utf8_lossy(&third.stdout);
     assert!(third.status.success());
     assert!(output.contains("already finished"), "{output}");
@@ -145,17 +153,7 @@ async fn pull_hosts_stops_on_a_wrong_password_and_records_nothing_done() {
     let target = TestRelay::sqlite_ingest(setup).await;
     let work = tempfile::tempdir().unwrap();
     let state = work.path().join("pull.json");
-    let run = Command::new(env!("CARGO_BIN_EXE_atrelay"))
-        .args([
-            "pull-hosts",
-            "--relay-host",
-            &source.base,
-            "--target",
-            &target.base,
-        ])
-        .args(["--admin-password", "guess-7f3k2q", "--state-file"])
-        .arg(&state)
-        .env("NO_COLOR", "1")
+    let run = pull_hosts(&source, &target, &state, "5", "guess-7f3k2q")
         .output()
         .unwrap();
     let output =
