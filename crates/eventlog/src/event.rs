@@ -11,7 +11,8 @@ use bytes::Bytes;
 pub struct Event {
     /// Relay sequence number.
     pub(crate) seq: i64,
-    /// Append time, microseconds since the Unix epoch.
+    /// Append time (or receive time, for [`EventLog::append_from`](crate::EventLog::append_from)),
+    /// microseconds since the Unix epoch.
     pub(crate) time_us: i64,
     /// The caller's kind byte.
     pub(crate) kind: u8,
@@ -40,7 +41,8 @@ impl Event {
         self.origin.as_ref()
     }
 
-    /// When the event was appended.
+    /// When the event was appended, or for an event appended with
+    /// [`EventLog::append_from`](crate::EventLog::append_from), when it was received.
     pub fn time(&self) -> SystemTime {
         match u64::try_from(self.time_us) {
             Ok(us) => UNIX_EPOCH + Duration::from_micros(us),
@@ -48,7 +50,7 @@ impl Event {
         }
     }
 
-    /// When the event was appended, in microseconds since the Unix epoch.
+    /// [`Event::time`] in microseconds since the Unix epoch.
     pub fn time_us(&self) -> i64 {
         self.time_us
     }

@@ -17,7 +17,7 @@
 //! | 0 | 4 | `len` u32: bytes after the CRC field (20 + origin block + DID length + body length) |
 //! | 4 | 4 | CRC-32 (IEEE) over the segment's `first_seq` (8 bytes) then the `len` bytes that follow |
 //! | 8 | 8 | `seq` i64 |
-//! | 16 | 8 | `time_us` i64: append time, microseconds since the Unix epoch |
+//! | 16 | 8 | `time_us` i64: append (or receive) time, µs since the Unix epoch |
 //! | 24 | 1 | `kind` u8, chosen by the caller |
 //! | 25 | 1 | flags u8: bit 0 = an origin follows; other bits zero (a record with one set is invalid) |
 //! | 26 | 2 | DID length u16 |

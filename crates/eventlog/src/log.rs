@@ -255,11 +255,14 @@ impl EventLog {
         kind: u8,
         encode: impl FnOnce(i64) -> Bytes,
     ) -> Result<Ticket, Error> {
-        self.append_from(did, kind, None, encode)
+        self.push(did, kind, None, SystemTime::now(), encode)
     }
 
-    /// [`EventLog::append`] with the event's [`Origin`] stored beside it, so that after a
-    /// crash [`EventLog::recovery_reader`] tells how far each source got in the log.
+    /// [`EventLog::append`] for an event that came from a source: its [`Origin`] is stored
+    /// beside it, so that after a crash [`EventLog::recovery_reader`] tells how far each
+    /// source got in the log, and its time is `received`, when the relay read it from the
+    /// source (never later than now), so that a reader's `now - event.time()` is the
+    /// source-to-reader latency.
     ///
     /// # Errors
     /// As [`EventLog::append`], and [`Error::NoteTooLarge`].
@@ -268,6 +271,18 @@ impl EventLog {
         did: &str,
         kind: u8,
         origin: Option<Origin>,
+        received: SystemTime,
+        encode: impl FnOnce(i64) -> Bytes,
+    ) -> Result<Ticket, Error> {
+        self.push(did, kind, origin, received.min(SystemTime::now()), encode)
+    }
+
+    fn push(
+        &self,
+        did: &str,
+        kind: u8,
+        origin: Option<Origin>,
+        time: SystemTime,
         encode: impl FnOnce(i64) -> Bytes,
     ) -> Result<Ticket, Error> {
         check_did(did)?;
@@ -299,7 +314,7 @@ impl EventLog {
             });
         }
         queue.next_seq += 1;
-        let time_us = unix_micros(SystemTime::now());
+        let time_us = unix_micros(time);
         queue.pending.push(Event {
             seq,
             time_us,

@@ -194,6 +194,7 @@ async fn serve_consumer(
     ping.tick().await;
     let mut last_heard = Instant::now();
     let mut pace = Pace::default();
+    let mut run_times = Vec::with_capacity(MAX_RUN);
     loop {
         tokio::select! {
             event = reader.next() => {
@@ -208,11 +209,11 @@ async fn serve_consumer(
                         return Ended::LogStopped(error.to_string());
                     }
                 };
-                let Some(newest_sent) = send_run(&mut socket, &mut reader, event, slot, config.send_timeout).await else {
+                if !send_run(&mut socket, &mut reader, event, slot, config.send_timeout, &mut run_times).await {
                     too_slow(&mut socket, "the connection accepted no data", config).await;
                     return Ended::TooSlow;
-                };
-                observe_run(&reader, newest_sent);
+                }
+                observe_run(&reader, &run_times);
                 if pace.too_slow(reader.is_live(), reader.lag(), config, Instant::now()) {
                     let why = format!(
                         "more than {} events behind the live head for over {} s",
@@ -265,27 +266,29 @@ impl Pace {
 }
 
 /// Writes `first` and every further event the reader has at hand (up to [`MAX_RUN`]) without
-/// flushing in between, then flushes; returns the append time of the last event sent, or
-/// `None` when the socket failed or accepted nothing for `timeout`.
+/// flushing in between, then flushes, noting each event's time in `times`; false when the
+/// socket failed or accepted nothing for `timeout`.
 async fn send_run(
     socket: &mut WebSocket,
     reader: &mut Reader,
     first: Event,
     slot: &ConsumerSlot,
     timeout: Duration,
-) -> Option<SystemTime> {
-    let mut newest = first.time();
+    times: &mut Vec<SystemTime>,
+) -> bool {
+    times.clear();
+    times.push(first.time());
     if !feed(socket, first.into_body(), timeout).await {
-        return None;
+        return false;
     }
     slot.record_sent();
     for _ in 1..MAX_RUN {
         let Some(event) = reader.try_next() else {
             break;
         };
-        newest = event.time();
+        times.push(event.time());
         if !feed(socket, event.into_body(), timeout).await {
-            return None;
+            return false;
         }
         slot.record_sent();
     }
@@ -293,19 +296,22 @@ async fn send_run(
         tokio::time::timeout(timeout, socket.flush()).await,
         Ok(Ok(()))
     )
-    .then_some(newest)
 }
 
-/// Records a consumer's lag after a run, and, once it follows the live feed, how old the run's
-/// newest event was when it went out (a replay's age says nothing about delivery).
-fn observe_run(reader: &Reader, newest_sent: SystemTime) {
+/// Records a consumer's lag after a run, and, once it follows the live feed, each event's
+/// upstream-to-consumer latency from the `times` the log gave the run's events (a replay's
+/// age says nothing about delivery).
+fn observe_run(reader: &Reader, times: &[SystemTime]) {
     let instruments = crate::metrics::instruments();
     instruments
         .consumer_lag_events
         .observe(reader.lag().max(0) as f64);
     if reader.is_live() {
-        if let Ok(age) = SystemTime::now().duration_since(newest_sent) {
-            instruments.delivery_seconds.observe(age.as_secs_f64());
+        let flushed = SystemTime::now();
+        for time in times {
+            if let Ok(age) = flushed.duration_since(*time) {
+                instruments.delivery_seconds.observe(age.as_secs_f64());
+            }
         }
     }
 }

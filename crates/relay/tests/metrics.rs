@@ -147,3 +147,43 @@ async fn metrics_after_ingest_and_a_live_consumer(
     }
     relay
 }
+
+/// The delivery histogram is the upstream-to-consumer latency: it counts from the moment the
+/// relay read an event's frame, so time spent before the append (here a slow DID directory)
+/// shows in it. Measured from the append instead, these events would all be fast.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn delivery_latency_counts_from_the_upstream_frame() {
+    let directory = FakeDirectory::start().await.unwrap();
+    let setup = support::IngestSetup::for_directory(&directory);
+    let relay = support::TestRelay::sqlite_ingest(setup).await;
+    let pds = FakePds::start(&directory).await.unwrap();
+    let accounts = 3;
+    for _ in 0..accounts {
+        let did = pds.create_account(AccountOptions::default()).unwrap();
+        let record = sample_record("app.bsky.feed.post", "slow to resolve");
+        pds.create_record(&did, "app.bsky.feed.post", record)
+            .unwrap();
+    }
+    // Each new account's first event waits this long for its DID document.
+    directory.set_delay(std::time::Duration::from_millis(700));
+    let slow_bucket = "atrelay_firehose_delivery_seconds_bucket{le=\"0.512\"}";
+    let before = parse(&atrelay::metrics::render(&relay.state));
+    let slow_before =
+        value(&before, "atrelay_firehose_delivery_seconds_count") - value(&before, slow_bucket);
+
+    let mut socket = support::connect(&relay, None).await;
+    pds.request_crawl(&relay.base).await.unwrap();
+    for _ in 0..pds.head_seq() {
+        support::next_message(&mut socket).await;
+    }
+    let after = parse(&atrelay::metrics::render(&relay.state));
+    let slow_after =
+        value(&after, "atrelay_firehose_delivery_seconds_count") - value(&after, slow_bucket);
+    assert!(
+        slow_after - slow_before >= accounts as f64,
+        "every new account's first event took over 0.5 s from its frame to the consumer \
+         ({} such deliveries)",
+        slow_after - slow_before
+    );
+    relay.finish().await;
+}

@@ -48,6 +48,8 @@ struct DirectoryState {
     entries: HashMap<String, Entry>,
     /// DID → number of `GET`s served for it (including 404s and 410s).
     requests: HashMap<String, u64>,
+    /// How long every lookup waits before it is answered.
+    delay: std::time::Duration,
 }
 
 /// Stops a server task when dropped.
@@ -166,6 +168,11 @@ impl FakeDirectory {
         }
     }
 
+    /// Makes every later lookup wait `delay` before it is answered, as a slow directory would.
+    pub fn set_delay(&self, delay: std::time::Duration) {
+        lock(&self.state).delay = delay;
+    }
+
     /// How many lookups of `did` the directory has answered.
     pub fn request_count(&self, did: &str) -> u64 {
         lock(&self.state).requests.get(did).copied().unwrap_or(0)
@@ -176,11 +183,14 @@ async fn serve_document(
     State(state): State<Arc<Mutex<DirectoryState>>>,
     Path(did): Path<String>,
 ) -> Response {
-    let entry = {
+    let (entry, delay) = {
         let mut state = lock(&state);
         *state.requests.entry(did.clone()).or_default() += 1;
-        state.entries.get(&did).cloned()
+        (state.entries.get(&did).cloned(), state.delay)
     };
+    if !delay.is_zero() {
+        tokio::time::sleep(delay).await;
+    }
     match entry {
         Some(Entry::Active(doc)) => Json(doc).into_response(),
         Some(Entry::Tombstoned) => (

@@ -63,6 +63,50 @@ fn reopening_continues_the_numbering() {
 }
 
 #[test]
+fn an_event_from_a_source_keeps_its_receive_time_and_never_a_future_one() {
+    use std::time::{Duration, SystemTime};
+    let dir = tempfile::tempdir().unwrap();
+    runtime().block_on(async {
+        let log = EventLog::open(small_config(dir.path())).unwrap();
+        let received = SystemTime::now() - Duration::from_secs(3);
+        let before_future = SystemTime::now();
+        let future = before_future + Duration::from_secs(3600);
+        let plain_before = SystemTime::now();
+        for (did, time) in [("did:plc:past", received), ("did:plc:future", future)] {
+            log.append_from(did, 1, None, time, |seq| body(seq, 40))
+                .unwrap()
+                .durable()
+                .await
+                .unwrap();
+        }
+        let plain = log.append("did:plc:plain", 1, |seq| body(seq, 40)).unwrap();
+        plain.durable().await.unwrap();
+        let after = SystemTime::now();
+
+        let mut reader = log.reader(Some(0)).unwrap();
+        let events = read_n(&mut reader, 3).await;
+        let micros = |t: SystemTime| {
+            t.duration_since(SystemTime::UNIX_EPOCH)
+                .unwrap()
+                .as_micros()
+        };
+        assert_eq!(
+            micros(events[0].time()),
+            micros(received),
+            "the receive time is kept"
+        );
+        assert!(
+            events[1].time() >= before_future && events[1].time() <= after,
+            "a receive time in the future is stored as the append time"
+        );
+        assert!(
+            events[2].time() >= plain_before && events[2].time() <= after,
+            "a plain append is stamped with its append time"
+        );
+    });
+}
+
+#[test]
 fn seq_floor_starts_a_fresh_log() {
     let dir = tempfile::tempdir().unwrap();
     runtime().block_on(async {

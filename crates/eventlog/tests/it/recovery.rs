@@ -191,8 +191,10 @@ fn origins_survive_a_reopen_and_the_recovery_reader_sees_taken_down_dids() {
                 note: bytes::Bytes::from(format!("note {i}")),
             });
             tickets.push(
-                log.append_from(did, 1, origin, |seq| crate::util::body(seq, 40))
-                    .unwrap(),
+                log.append_from(did, 1, origin, std::time::SystemTime::now(), |seq| {
+                    crate::util::body(seq, 40)
+                })
+                .unwrap(),
             );
         }
         for ticket in tickets {

@@ -19,7 +19,7 @@
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use atrelay_eventlog::Ticket;
 use atrelay_store::{AccountUpdate, HostCursor, HostLogSeq, HostStatus, LogProgress, StoreError};
@@ -674,7 +674,11 @@ fn settle_head(
     };
     let mut faulty = false;
     pipeline.forget(&entry);
-    let handling = entry.received.elapsed().as_secs_f64();
+    let handling = entry.received.elapsed();
+    // The log stamps the event with when its frame was read, so that a consumer's flush time
+    // minus it is the upstream-to-consumer latency.
+    let received_at = SystemTime::now() - handling;
+    let handling = handling.as_secs_f64();
     crate::metrics::instruments()
         .event_seconds
         .observe(handling);
@@ -717,13 +721,15 @@ fn settle_head(
             let origin = entry.seq.map(|seq| recovery::origin(ctx.id, seq, &update));
             let _append = tracing::debug_span!(parent: &entry.span, "eventlog.append").entered();
             let mut assigned = None;
-            let appended = inner.log.append_from(&did, kind, origin, |seq| {
-                // Under the log's append lock: see `Unapplied::insert`.
-                assigned = Some(seq);
-                inner.unapplied.insert(seq, ctx.id);
-                message.set_seq(seq);
-                encode_frame(&message)
-            });
+            let appended = inner
+                .log
+                .append_from(&did, kind, origin, received_at, |seq| {
+                    // Under the log's append lock: see `Unapplied::insert`.
+                    assigned = Some(seq);
+                    inner.unapplied.insert(seq, ctx.id);
+                    message.set_seq(seq);
+                    encode_frame(&message)
+                });
             if let (Err(_), Some(seq)) = (&appended, assigned) {
                 inner.unapplied.remove(&[seq]);
             }

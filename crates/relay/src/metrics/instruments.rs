@@ -22,9 +22,9 @@ pub struct Instruments {
     pub proof_seconds: Histogram,
     /// Time of one batched store write of ingest (account state, cursor, log progress).
     pub store_batch_seconds: Histogram,
-    /// Age of a live event when a consumer is sent it: from its append to the log to the
-    /// flush of the consumer's socket. With `event_seconds` it makes the upstream-to-consumer
-    /// latency.
+    /// Upstream-to-consumer latency of a live event: from reading its upstream frame (or, for
+    /// an event the relay makes itself, its append to the log) to the flush of a consumer's
+    /// socket with it.
     pub delivery_seconds: Histogram,
     /// How many events a consumer is behind the log's head after each run of frames it is
     /// sent.
@@ -99,7 +99,7 @@ static INSTRUMENTS: LazyLock<Instruments> = LazyLock::new(|| {
         delivery_seconds: histogram(
             &registry,
             "atrelay_firehose_delivery_seconds",
-            "Age of a live event (since its append to the log) when a consumer's socket is flushed with it.",
+            "Upstream-to-consumer latency of a live event: from reading its upstream frame (or appending a relay-made event) to flushing a consumer's socket with it.",
             millisecond_buckets(),
         ),
         consumer_lag_events: histogram(
