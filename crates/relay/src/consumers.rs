@@ -8,9 +8,10 @@ use std::{
         atomic::{AtomicU64, Ordering},
         Arc, Mutex,
     },
-    time::{SystemTime, UNIX_EPOCH},
+    time::SystemTime,
 };
 
+use atrelay_repo::syntax::format_datetime;
 use serde::Serialize;
 
 /// Largest websocket frame a consumer may send. Consumers send only control frames (ping,
@@ -182,7 +183,7 @@ impl Consumers {
                 remote_addr: entry.remote_addr.clone(),
                 user_agent: entry.user_agent.clone(),
                 events_consumed: entry.sent.load(Ordering::Relaxed),
-                connected_at: rfc3339(entry.connected_at),
+                connected_at: format_datetime(entry.connected_at),
             })
             .collect();
         list.sort_by_key(|info| info.id);
@@ -208,31 +209,9 @@ impl Drop for ConsumerSlot {
     }
 }
 
-/// Formats a time as RFC 3339 UTC with second precision, without a date library.
-pub fn rfc3339(time: SystemTime) -> String {
-    let secs = time
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0);
-    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
-    let (hour, minute, second) = (rem / 3600, (rem % 3600) / 60, rem % 60);
-    // Civil-from-days (Howard Hinnant's algorithm).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!("{year:04}-{month:02}-{day:02}T{hour:02}:{minute:02}:{second:02}Z")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::Duration;
 
     #[test]
     fn limits_refuse_and_dropping_a_slot_frees_it() {
@@ -285,14 +264,5 @@ mod tests {
         assert_eq!(key("::ffff:192.0.2.7"), "192.0.2.7");
         assert_eq!(key("192.0.2.7"), "192.0.2.7");
         assert_eq!(key("::1"), "::");
-    }
-
-    #[test]
-    fn rfc3339_formats_known_instants() {
-        assert_eq!(rfc3339(UNIX_EPOCH), "1970-01-01T00:00:00Z");
-        let t = UNIX_EPOCH + Duration::from_secs(1_795_442_400);
-        assert_eq!(rfc3339(t), "2026-11-23T14:00:00Z");
-        let leap = UNIX_EPOCH + Duration::from_secs(951_782_400);
-        assert_eq!(rfc3339(leap), "2000-02-29T00:00:00Z");
     }
 }

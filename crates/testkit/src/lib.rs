@@ -65,7 +65,7 @@ mod repo;
 mod scenario;
 
 pub use checker::{AccountKey, CheckError, Checked, StreamChecker};
-pub use clock::{datetime_from_micros, now_datetime, now_micros, TidClock};
+pub use clock::{now_datetime, now_micros, TidClock};
 pub use did_doc::{loopback_web_did, new_plc_did, DidDocument};
 pub use directory::FakeDirectory;
 pub use error::TestkitError;

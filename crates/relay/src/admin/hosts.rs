@@ -147,7 +147,7 @@ fn view(
     let [per_second, per_hour, per_day] = rates(rate_state);
     HostView {
         id: host.id,
-        created_at: crate::consumers::rfc3339(
+        created_at: atrelay_repo::syntax::format_datetime(
             std::time::UNIX_EPOCH
                 + std::time::Duration::from_millis(u64::try_from(host.created_at).unwrap_or(0)),
         ),
@@ -175,7 +175,7 @@ fn view(
         ingest: link.map(|link| IngestView {
             state: link.state.as_str(),
             detail: link.detail.clone(),
-            since: crate::consumers::rfc3339(link.since),
+            since: atrelay_repo::syntax::format_datetime(link.since),
         }),
         user_count: host.account_count,
         host: host.hostname,

@@ -146,7 +146,7 @@ async fn announce(state: &AppState, account: &Account) -> Result<(), XrpcError> 
     let active = account.is_active();
     let status = account.status().map(wire_status);
     let did = account.did.clone();
-    let time = crate::consumers::rfc3339(std::time::SystemTime::now());
+    let time = atrelay_repo::syntax::format_datetime(std::time::SystemTime::now());
     let ticket = state
         .log
         .append(&account.did, KIND_ACCOUNT, move |seq| {

@@ -158,7 +158,7 @@ impl Inner {
         let mut message = Message::Account(atrelay_stream::Account {
             seq: 0,
             did: account.did.clone(),
-            time: crate::consumers::rfc3339(SystemTime::now()),
+            time: atrelay_repo::syntax::format_datetime(SystemTime::now()),
             active: account.is_active(),
             status: account.status().map(wire_status),
             extra: Default::default(),

@@ -4,6 +4,9 @@
 //! [`validate_datetime_syntax`] checks only the shape; [`validate_datetime`] also checks that the
 //! fields name a real instant (month 1 to 12, day within the month, no leap seconds, an
 //! offset below 24 hours) that does not fall before year 0 once converted to UTC.
+//! [`format_datetime`] writes one, the way atproto services stamp events and records.
+
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use super::{SyntaxError, SyntaxKind};
 
@@ -164,6 +167,36 @@ impl Cursor<'_> {
     }
 }
 
+/// Formats a time as a datetime in UTC with milliseconds, `YYYY-MM-DDTHH:MM:SS.mmmZ`: the form
+/// the reference implementations write into events and records. A time before 1970 is
+/// written as the Unix epoch.
+pub fn format_datetime(time: SystemTime) -> String {
+    let since_epoch = time.duration_since(UNIX_EPOCH).unwrap_or_default();
+    let secs = since_epoch.as_secs();
+    let (days, rem) = (secs / 86_400, secs % 86_400);
+    let (year, month, day) = civil_from_days(days);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:03}Z",
+        rem / 3600,
+        (rem / 60) % 60,
+        rem % 60,
+        since_epoch.subsec_millis()
+    )
+}
+
+/// Days since 1970-01-01 to (year, month, day) in the proleptic Gregorian calendar (Howard
+/// Hinnant's `civil_from_days`, for days on or after the epoch).
+fn civil_from_days(days: u64) -> (u64, u64, u64) {
+    let z = days + 719_468;
+    let (era, doe) = (z / 146_097, z % 146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    (yoe + era * 400 + u64::from(month <= 2), month, day)
+}
+
 fn is_leap(year: u32) -> bool {
     (year % 4 == 0 && year % 100 != 0) || year % 400 == 0
 }
@@ -202,6 +235,26 @@ mod tests {
         // Year 0 is a leap year.
         assert_eq!(days_before(1, 1, 1), 366);
         assert_eq!(days_before(1970, 1, 1), 719_528);
+    }
+
+    #[test]
+    fn formatted_datetimes_are_valid_and_name_the_instant() {
+        use std::time::Duration;
+        let at = |secs: u64, millis: u64| {
+            format_datetime(UNIX_EPOCH + Duration::from_millis(secs * 1000 + millis))
+        };
+        assert_eq!(at(0, 0), "1970-01-01T00:00:00.000Z");
+        assert_eq!(at(951_782_400, 7), "2000-02-29T00:00:00.007Z");
+        assert_eq!(at(1_795_442_400, 999), "2026-11-23T14:00:00.999Z");
+        assert_eq!(at(4_107_542_399, 0), "2100-02-28T23:59:59.000Z");
+        assert_eq!(
+            format_datetime(UNIX_EPOCH - Duration::from_secs(1)),
+            "1970-01-01T00:00:00.000Z"
+        );
+        for secs in (0..4_000_000_000u64).step_by(86_399_017) {
+            let text = at(secs, secs % 1000);
+            assert!(validate_datetime(&text).is_ok(), "{text}");
+        }
     }
 
     #[test]
