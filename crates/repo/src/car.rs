@@ -16,8 +16,9 @@ use std::collections::HashMap;
 use ipld_core::cid::multihash::Multihash;
 use serde::Deserialize;
 
+use crate::cbor::write_head;
 use crate::cid::{verify_block, Cid, CidError};
-use crate::mst::out::{cid_or_null, header, text};
+use crate::mst::out::{cid_or_null, text};
 
 /// The largest `blocks` field a sync-1.1 `#commit` or `#sync` message may carry, in bytes
 /// (the CAR header, CIDs and block data all count).
@@ -253,14 +254,14 @@ impl<'a> Iterator for CarReader<'a> {
 /// servers and tools; the reader above is what checks untrusted input.
 pub fn write_car<'b>(roots: &[Cid], blocks: impl IntoIterator<Item = (Cid, &'b [u8])>) -> Vec<u8> {
     let mut head = Vec::with_capacity(16 + roots.len() * 40);
-    header(&mut head, 5, 2);
+    write_head(&mut head, 5, 2);
     text(&mut head, "roots");
-    header(&mut head, 4, roots.len() as u64);
+    write_head(&mut head, 4, roots.len() as u64);
     for root in roots {
         cid_or_null(&mut head, Some(root));
     }
     text(&mut head, "version");
-    header(&mut head, 0, 1);
+    write_head(&mut head, 0, 1);
     let mut out = Vec::with_capacity(head.len() + 1024);
     write_varint(&mut out, head.len() as u64);
     out.extend_from_slice(&head);

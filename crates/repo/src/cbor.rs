@@ -24,6 +24,26 @@ use crate::cid::{check_cid_form, Cid, CidError};
 /// Deepest nesting of lists and maps [`decode_atproto_value`] accepts by default.
 pub const DEFAULT_MAX_DEPTH: usize = 64;
 
+/// Appends a CBOR head (major type 0–7 and its argument) in the shortest form, as canonical
+/// DAG-CBOR requires. For writers that encode fixed shapes by hand, here and in the wire crate.
+pub fn write_head(out: &mut Vec<u8>, major: u8, arg: u64) {
+    let major = major << 5;
+    if arg < 24 {
+        out.push(major | arg as u8);
+    } else if arg <= u64::from(u8::MAX) {
+        out.extend_from_slice(&[major | 24, arg as u8]);
+    } else if arg <= u64::from(u16::MAX) {
+        out.push(major | 25);
+        out.extend_from_slice(&(arg as u16).to_be_bytes());
+    } else if arg <= u64::from(u32::MAX) {
+        out.push(major | 26);
+        out.extend_from_slice(&(arg as u32).to_be_bytes());
+    } else {
+        out.push(major | 27);
+        out.extend_from_slice(&arg.to_be_bytes());
+    }
+}
+
 /// Why bytes could not be decoded as, or a value encoded to, atproto DAG-CBOR.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum CborError {

@@ -10,9 +10,10 @@
 
 use serde::{Deserialize, Deserializer};
 
+use crate::cbor::write_head;
 use crate::cid::{cid_for_dag_cbor, Cid};
 use crate::crypto::{PublicKey, SignatureError, SigningKey};
-use crate::mst::out::{bytes, cid_or_null, header, text};
+use crate::mst::out::{bytes, cid_or_null, text};
 use crate::syntax::{validate_did, validate_tid, SyntaxError};
 
 /// The current repository format version.
@@ -217,7 +218,7 @@ fn encode(
 ) -> Vec<u8> {
     let n_fields = 4 + u64::from(rev.is_some()) + u64::from(sig.is_some());
     let mut out = Vec::with_capacity(200);
-    header(&mut out, 5, n_fields);
+    write_head(&mut out, 5, n_fields);
     text(&mut out, "did");
     text(&mut out, did);
     if let Some(rev) = rev {
@@ -233,7 +234,7 @@ fn encode(
     text(&mut out, "prev");
     cid_or_null(&mut out, prev);
     text(&mut out, "version");
-    header(&mut out, 0, version);
+    write_head(&mut out, 0, version);
     out
 }
 

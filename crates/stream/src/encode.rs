@@ -2,6 +2,7 @@
 //! integer and length heads, CIDs as tag 42. Written by hand rather than through serde so that
 //! encoding cannot fail and `blocks` is copied once, straight into the output.
 
+use atrelay_repo::cbor::write_head;
 use atrelay_repo::cid::Cid;
 use ipld_core::ipld::Ipld;
 
@@ -52,7 +53,7 @@ pub(crate) fn write_map<'a>(
         }
     }
     entries.sort_unstable_by(|(a, _), (b, _)| canonical_key_order(a, b));
-    head(out, MAP, entries.len() as u64);
+    write_head(out, MAP, entries.len() as u64);
     for (key, value) in &entries {
         text(out, key);
         field(out, value);
@@ -74,13 +75,13 @@ fn field(out: &mut Vec<u8>, value: &Field<'_>) {
         Field::Link(cid) => link(out, cid),
         Field::Null => out.push(0xf6),
         Field::Links(cids) => {
-            head(out, ARRAY, cids.len() as u64);
+            write_head(out, ARRAY, cids.len() as u64);
             for cid in cids.iter() {
                 link(out, cid);
             }
         }
         Field::Ops(ops) => {
-            head(out, ARRAY, ops.len() as u64);
+            write_head(out, ARRAY, ops.len() as u64);
             for op in ops.iter() {
                 let mut entries = vec![
                     ("action", Field::Text(op.action.as_str())),
@@ -97,49 +98,30 @@ fn field(out: &mut Vec<u8>, value: &Field<'_>) {
     }
 }
 
-/// Writes a major type and argument in the shortest form.
-pub(crate) fn head(out: &mut Vec<u8>, major: u8, arg: u64) {
-    let major = major << 5;
-    if arg < 24 {
-        out.push(major | arg as u8);
-    } else if arg <= u64::from(u8::MAX) {
-        out.extend_from_slice(&[major | 24, arg as u8]);
-    } else if arg <= u64::from(u16::MAX) {
-        out.push(major | 25);
-        out.extend_from_slice(&(arg as u16).to_be_bytes());
-    } else if arg <= u64::from(u32::MAX) {
-        out.push(major | 26);
-        out.extend_from_slice(&(arg as u32).to_be_bytes());
-    } else {
-        out.push(major | 27);
-        out.extend_from_slice(&arg.to_be_bytes());
-    }
-}
-
 /// Writes an integer. Values outside what CBOR integers hold (|i| ≥ 2^64, never produced by
 /// decoding atproto data) are clamped to the nearest representable value.
 fn int(out: &mut Vec<u8>, i: i128) {
     if i >= 0 {
-        head(out, UNSIGNED, u64::try_from(i).unwrap_or(u64::MAX));
+        write_head(out, UNSIGNED, u64::try_from(i).unwrap_or(u64::MAX));
     } else {
-        head(out, NEGATIVE, u64::try_from(-1 - i).unwrap_or(u64::MAX));
+        write_head(out, NEGATIVE, u64::try_from(-1 - i).unwrap_or(u64::MAX));
     }
 }
 
 pub(crate) fn text(out: &mut Vec<u8>, text: &str) {
-    head(out, TEXT, text.len() as u64);
+    write_head(out, TEXT, text.len() as u64);
     out.extend_from_slice(text.as_bytes());
 }
 
 fn bytes(out: &mut Vec<u8>, bytes: &[u8]) {
-    head(out, BYTES, bytes.len() as u64);
+    write_head(out, BYTES, bytes.len() as u64);
     out.extend_from_slice(bytes);
 }
 
 fn link(out: &mut Vec<u8>, cid: &Cid) {
     let cid_bytes = cid.to_bytes();
     out.extend_from_slice(&[0xd8, 42]);
-    head(out, BYTES, cid_bytes.len() as u64 + 1);
+    write_head(out, BYTES, cid_bytes.len() as u64 + 1);
     out.push(0x00);
     out.extend_from_slice(&cid_bytes);
 }
@@ -157,7 +139,7 @@ fn ipld(out: &mut Vec<u8>, value: &Ipld) {
         Ipld::String(s) => text(out, s),
         Ipld::Bytes(b) => bytes(out, b),
         Ipld::List(items) => {
-            head(out, ARRAY, items.len() as u64);
+            write_head(out, ARRAY, items.len() as u64);
             for item in items {
                 ipld(out, item);
             }
@@ -165,7 +147,7 @@ fn ipld(out: &mut Vec<u8>, value: &Ipld) {
         Ipld::Map(map) => {
             let mut entries: Vec<_> = map.iter().collect();
             entries.sort_unstable_by(|(a, _), (b, _)| canonical_key_order(a, b));
-            head(out, MAP, entries.len() as u64);
+            write_head(out, MAP, entries.len() as u64);
             for (key, item) in entries {
                 text(out, key);
                 ipld(out, item);
