@@ -61,7 +61,10 @@ pub(crate) fn ban_candidates(input: &str) -> Result<Vec<String>> {
     Ok(candidates)
 }
 
-fn check_dns_name(name: &str) -> Result<&str, &'static str> {
+/// Checks a lower-case DNS name, without port or trailing dot: 1–253 characters, labels of
+/// 1–63 letters, digits and inner hyphens. Returns the name, or what is wrong with it. The one
+/// rule for host names in the store and in `requestCrawl`.
+pub fn check_dns_name(name: &str) -> Result<&str, &'static str> {
     if name.is_empty() {
         return Err("empty name");
     }

@@ -70,6 +70,7 @@ pub use batch::{AccountUpdate, BatchOutcome, HostCursor, HostLogSeq, LogProgress
 pub use domain_ban::DomainBan;
 pub use error::{Result, StoreError};
 pub use host::{Host, HostLimits, HostPage, NewHost};
+pub use hostname::check_dns_name;
 pub use settings::{Setting, SettingKey, Settings};
 pub use status::{AccountStatus, HostStatus, UnknownStatus};
 pub use store::{Backend, ConnectOptions, PoolStats, Store};

@@ -100,10 +100,9 @@ pub fn parse_hostname(input: &str, allow_insecure: bool) -> Result<CrawlTarget, 
     })
 }
 
+/// The crawl policy on top of the store's DNS-name rule: a registrable name (two labels or
+/// more, a top-level domain that is not a number), or `localhost` in dev mode.
 fn check_dns_name(name: &str, allow_insecure: bool) -> Result<(), String> {
-    if name.len() > 253 {
-        return Err("hostname is too long".to_owned());
-    }
     if name == "localhost" {
         return if allow_insecure {
             Ok(())
@@ -111,29 +110,14 @@ fn check_dns_name(name: &str, allow_insecure: bool) -> Result<(), String> {
             Err("localhost is not accepted".to_owned())
         };
     }
-    let labels: Vec<&str> = name.split('.').collect();
-    if labels.len() < 2 {
-        return Err("hostname needs a domain and a top-level domain".to_owned());
-    }
-    for label in &labels {
-        let valid = !label.is_empty()
-            && label.len() <= 63
-            && label
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'-')
-            && !label.starts_with('-')
-            && !label.ends_with('-');
-        if !valid {
-            return Err(format!("invalid hostname label {label:?}"));
+    atrelay_store::check_dns_name(name).map_err(|reason| format!("invalid hostname: {reason}"))?;
+    match name.rsplit_once('.') {
+        None => Err("hostname needs a domain and a top-level domain".to_owned()),
+        Some((_, tld)) if tld.bytes().all(|b| b.is_ascii_digit()) => {
+            Err("top-level domain must not be numeric".to_owned())
         }
+        Some(_) => Ok(()),
     }
-    if labels
-        .last()
-        .is_some_and(|tld| tld.bytes().all(|b| b.is_ascii_digit()))
-    {
-        return Err("top-level domain must not be numeric".to_owned());
-    }
-    Ok(())
 }
 
 /// Whether `hostname` (its port ignored) matches one of the trusted patterns: `*.example.com`
@@ -392,8 +376,15 @@ mod tests {
             "com",
             "pds.example.123",
             "-pds.example.com",
+            "pds_1.example.com",
+            "pds..example.com",
         ] {
             assert!(parse_hostname(bad, false).is_err(), "{bad} was accepted");
+        }
+        let long_label = format!("{}.example.com", "a".repeat(64));
+        let long_name = format!("{}com", "a.".repeat(127));
+        for bad in [long_label, long_name] {
+            assert!(parse_hostname(&bad, false).is_err(), "{bad} was accepted");
         }
     }
 
