@@ -9,7 +9,7 @@
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use atrelay_collections::{CollectionIndex, Op, OpKind};
+use atrelay_collections::{CollectionIndex, Op, OpAction};
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
 
 /// Collections per account in the built index, most popular first.
@@ -87,7 +87,7 @@ fn build(pairs: u64) -> (PathBuf, CollectionIndex, u64) {
         let ops: Vec<Op> = COLLECTIONS
             .iter()
             .take(per(i) as usize)
-            .map(|c| Op::new(OpKind::Create, format!("{c}/3kabcdefghij2")))
+            .map(|c| Op::new(OpAction::Create, format!("{c}/3kabcdefghij2")))
             .collect();
         index
             .apply_commit(&did(i), &tid(i), None, &ops)
@@ -168,7 +168,7 @@ fn bench_updates(c: &mut Criterion) {
     let mut n = 0u64;
     for i in 0..100_000u64 {
         n += 1;
-        let op = Op::new(OpKind::Create, "app.bsky.feed.like/3kabcdefghij1");
+        let op = Op::new(OpAction::Create, "app.bsky.feed.like/3kabcdefghij1");
         index
             .apply_commit(&did(i), &tid(n), None, &[op])
             .expect("seed");
@@ -178,7 +178,7 @@ fn bench_updates(c: &mut Criterion) {
     group.bench_function("create_existing_pair", |b| {
         b.iter(|| {
             n += 1;
-            let op = Op::new(OpKind::Create, "app.bsky.feed.like/3kabcdefghij2");
+            let op = Op::new(OpAction::Create, "app.bsky.feed.like/3kabcdefghij2");
             index
                 .apply_commit(&did(n % 100_000), &tid(n), Some("2222222222222"), &[op])
                 .expect("apply")
@@ -188,7 +188,7 @@ fn bench_updates(c: &mut Criterion) {
     group.bench_function("create_new_pair", |b| {
         b.iter(|| {
             n += 1;
-            let op = Op::new(OpKind::Create, "io.atcr.hold.captain/3kabcdefghij2");
+            let op = Op::new(OpAction::Create, "io.atcr.hold.captain/3kabcdefghij2");
             index
                 .apply_commit(&did(1_000_000 + n), &tid(n), None, &[op])
                 .expect("apply")
@@ -199,9 +199,9 @@ fn bench_updates(c: &mut Criterion) {
         b.iter(|| {
             n += 1;
             let ops = [
-                Op::new(OpKind::Create, "app.bsky.feed.post/3kabcdefghij2"),
-                Op::new(OpKind::Create, "app.bsky.feed.like/3kabcdefghij3"),
-                Op::new(OpKind::Delete, "app.bsky.feed.like/3kabcdefghij3"),
+                Op::new(OpAction::Create, "app.bsky.feed.post/3kabcdefghij2"),
+                Op::new(OpAction::Create, "app.bsky.feed.like/3kabcdefghij3"),
+                Op::new(OpAction::Delete, "app.bsky.feed.like/3kabcdefghij3"),
             ];
             index
                 .apply_commit(&did(n % 100_000), &tid(n), Some("2222222222222"), &ops)

@@ -17,7 +17,7 @@ use fjall::{Batch, Keyspace, PartitionCreateOptions, PartitionHandle, PersistMod
 use crate::error::IndexError;
 use crate::keys::{check_collection, check_did, corrupt, decode_u64, join, prefix, prefix_end};
 use crate::meta::DidMeta;
-use crate::op::{Op, OpKind};
+use crate::op::{Op, OpAction};
 use crate::snapshot::RepoSnapshot;
 
 /// Largest `limit` of [`CollectionIndex::list_repos`] (the lexicon's maximum).
@@ -164,7 +164,7 @@ impl CollectionIndex {
     ) -> Result<CommitOutcome, IndexError> {
         check_did(did)?;
         check_rev(rev)?;
-        let parsed: Vec<(OpKind, &str)> = ops
+        let parsed: Vec<(OpAction, &str)> = ops
             .iter()
             .map(|op| Ok((op.kind, op.collection()?)))
             .collect::<Result<_, IndexError>>()?;
@@ -197,16 +197,16 @@ impl CollectionIndex {
             };
             let current = slot.1;
             slot.1 = match (kind, meta.seeded) {
-                (OpKind::Create, _) => Some(current.unwrap_or(0) + 1),
-                (OpKind::Update, true) => match current {
+                (OpAction::Create, _) => Some(current.unwrap_or(0) + 1),
+                (OpAction::Update, true) => match current {
                     Some(n) if n > 0 => Some(n),
                     _ => {
                         self.inner.drift.fetch_add(1, Ordering::Relaxed);
                         Some(1)
                     }
                 },
-                (OpKind::Update, false) => Some(current.unwrap_or(0).max(1)),
-                (OpKind::Delete, true) => match current {
+                (OpAction::Update, false) => Some(current.unwrap_or(0).max(1)),
+                (OpAction::Delete, true) => match current {
                     Some(n) if n > 1 => Some(n - 1),
                     Some(1) => None,
                     _ => {
@@ -214,13 +214,13 @@ impl CollectionIndex {
                         None
                     }
                 },
-                (OpKind::Delete, false) => current.map(|n| n.saturating_sub(1)),
+                (OpAction::Delete, false) => current.map(|n| n.saturating_sub(1)),
             };
             if !meta.seeded {
                 match kind {
-                    OpKind::Create => meta.push_pending(rev, collection, 1),
-                    OpKind::Delete => meta.push_pending(rev, collection, -1),
-                    OpKind::Update => {}
+                    OpAction::Create => meta.push_pending(rev, collection, 1),
+                    OpAction::Delete => meta.push_pending(rev, collection, -1),
+                    OpAction::Update => {}
                 }
             }
         }

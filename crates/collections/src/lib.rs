@@ -34,5 +34,5 @@ pub use index::{
     AccountState, CollectionIndex, CommitOutcome, ReposPage, SnapshotOutcome, DEFAULT_LIST_LIMIT,
     MAX_LIST_LIMIT,
 };
-pub use op::{Op, OpKind};
+pub use op::{Op, OpAction};
 pub use snapshot::RepoSnapshot;

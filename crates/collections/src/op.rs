@@ -1,33 +1,23 @@
 //! The record operations the index consumes: a verified commit's ops reduced to what
 //! changes membership (action and collection).
 
-use atrelay_stream::{OpAction, RepoOp};
+pub use atrelay_repo::proof::OpAction;
+use atrelay_stream::RepoOp;
 
 use crate::error::IndexError;
-
-/// What a record operation did, as far as the index cares.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum OpKind {
-    /// A record was created at a path that held none: +1 in its collection.
-    Create,
-    /// A record was replaced: no change in counts.
-    Update,
-    /// A record was removed: -1 in its collection.
-    Delete,
-}
 
 /// One record operation of a commit.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Op {
-    /// What happened.
-    pub kind: OpKind,
+    /// What happened: a create counts +1 in its collection, a delete -1, an update nothing.
+    pub kind: OpAction,
     /// The record path, `<collection NSID>/<record key>`.
     pub path: String,
 }
 
 impl Op {
     /// Builds an op.
-    pub fn new(kind: OpKind, path: impl Into<String>) -> Self {
+    pub fn new(kind: OpAction, path: impl Into<String>) -> Self {
         Self {
             kind,
             path: path.into(),
@@ -37,13 +27,7 @@ impl Op {
     /// Converts a firehose op; `None` for an action outside the lexicon's three (which a
     /// verified commit never carries).
     pub fn from_repo_op(op: &RepoOp) -> Option<Self> {
-        let kind = match op.action {
-            OpAction::Create => OpKind::Create,
-            OpAction::Update => OpKind::Update,
-            OpAction::Delete => OpKind::Delete,
-            OpAction::Other(_) => return None,
-        };
-        Some(Self::new(kind, op.path.clone()))
+        Some(Self::new(op.action.known()?, op.path.clone()))
     }
 
     /// Converts every op of a commit, skipping unknown actions.

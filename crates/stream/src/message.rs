@@ -279,6 +279,30 @@ impl OpAction {
     }
 }
 
+impl OpAction {
+    /// The action as the proof checks it, or `None` for a value outside the lexicon's three.
+    pub fn known(&self) -> Option<atrelay_repo::proof::OpAction> {
+        use atrelay_repo::proof::OpAction as Known;
+        match self {
+            OpAction::Create => Some(Known::Create),
+            OpAction::Update => Some(Known::Update),
+            OpAction::Delete => Some(Known::Delete),
+            OpAction::Other(_) => None,
+        }
+    }
+}
+
+impl From<atrelay_repo::proof::OpAction> for OpAction {
+    fn from(action: atrelay_repo::proof::OpAction) -> Self {
+        use atrelay_repo::proof::OpAction as Known;
+        match action {
+            Known::Create => OpAction::Create,
+            Known::Update => OpAction::Update,
+            Known::Delete => OpAction::Delete,
+        }
+    }
+}
+
 impl From<&str> for OpAction {
     fn from(text: &str) -> Self {
         match text {

@@ -1,8 +1,8 @@
 //! Turning repository changes and account changes into `subscribeRepos` messages.
 
-use atrelay_repo::proof::{OpAction as ProofAction, RepoOp as ProofOp};
+use atrelay_repo::proof::RepoOp as ProofOp;
 use atrelay_stream::{
-    Account, AccountStatus, Commit as CommitMsg, Extra, Identity, Message, OpAction, RepoOp, Sync,
+    Account, AccountStatus, Commit as CommitMsg, Extra, Identity, Message, RepoOp, Sync,
 };
 use bytes::Bytes;
 
@@ -65,11 +65,7 @@ pub fn account_message(did: &str, status: Option<AccountStatus>, seq: i64, time:
 /// A proof op as the stream crate's op.
 pub fn stream_op(op: &ProofOp) -> RepoOp {
     RepoOp {
-        action: match op.action {
-            ProofAction::Create => OpAction::Create,
-            ProofAction::Update => OpAction::Update,
-            ProofAction::Delete => OpAction::Delete,
-        },
+        action: op.action.into(),
         path: op.path.clone(),
         cid: op.cid,
         prev: op.prev,
@@ -79,14 +75,8 @@ pub fn stream_op(op: &ProofOp) -> RepoOp {
 
 /// A stream op as the proof crate's op; `None` for an action the proof does not know.
 pub fn proof_op(op: &RepoOp) -> Option<ProofOp> {
-    let action = match op.action {
-        OpAction::Create => ProofAction::Create,
-        OpAction::Update => ProofAction::Update,
-        OpAction::Delete => ProofAction::Delete,
-        OpAction::Other(_) => return None,
-    };
     Some(ProofOp {
-        action,
+        action: op.action.known()?,
         path: op.path.clone(),
         cid: op.cid,
         prev: op.prev,

@@ -1,7 +1,7 @@
 //! The HTTP routes, called through the axum router.
 
 use atrelay_collections::http::{admin_router, router};
-use atrelay_collections::{Backfill, BackfillConfig, CrawlState, Op, OpKind};
+use atrelay_collections::{Backfill, BackfillConfig, CrawlState, Op, OpAction};
 use atrelay_testkit::{sample_record, TidClock};
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
@@ -34,7 +34,7 @@ async fn list_repos_by_collection_pages_and_validates() {
     let mut clock = TidClock::new(1);
     for i in 0..5u32 {
         let did = format!("did:plc:{i:024}");
-        let op = Op::new(OpKind::Create, format!("{CAPTAIN}/r{i}"));
+        let op = Op::new(OpAction::Create, format!("{CAPTAIN}/r{i}"));
         index
             .apply_commit(&did, &clock.next_tid().to_text(), None, &[op])
             .expect("apply");

@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 
 use atrelay_collections::{
-    CollectionIndex, CommitOutcome, IndexError, Op, OpKind, RepoSnapshot, SnapshotOutcome,
+    CollectionIndex, CommitOutcome, IndexError, Op, OpAction, RepoSnapshot, SnapshotOutcome,
 };
 use atrelay_stream::AccountStatus;
 use atrelay_testkit::{sample_record, RecordPath, TidClock};
@@ -132,7 +132,7 @@ fn unseeded_account_is_listed_but_not_unlisted_until_its_snapshot() {
             did,
             &rev[1],
             Some(&rev[0]),
-            &[Op::new(OpKind::Create, format!("{CAPTAIN}/a"))],
+            &[Op::new(OpAction::Create, format!("{CAPTAIN}/a"))],
         )
         .expect("apply");
     assert_eq!(outcome, CommitOutcome::Applied { exact: false });
@@ -143,7 +143,7 @@ fn unseeded_account_is_listed_but_not_unlisted_until_its_snapshot() {
             did,
             &rev[3],
             Some(&rev[1]),
-            &[Op::new(OpKind::Delete, format!("{CAPTAIN}/a"))],
+            &[Op::new(OpAction::Delete, format!("{CAPTAIN}/a"))],
         )
         .expect("apply");
     assert_eq!(list_all(&index, CAPTAIN, 10), vec![did.to_owned()]);
@@ -171,7 +171,7 @@ fn snapshot_older_than_exact_counts_is_stale_and_newer_one_wins() {
             did,
             &rev[1],
             None,
-            &[Op::new(OpKind::Create, format!("{CAPTAIN}/a"))],
+            &[Op::new(OpAction::Create, format!("{CAPTAIN}/a"))],
         )
         .expect("genesis");
     let old = RepoSnapshot::new(rev[0].clone(), BTreeMap::new());
@@ -197,7 +197,7 @@ fn snapshot_older_than_exact_counts_is_stale_and_newer_one_wins() {
                 did,
                 &rev[2],
                 Some(&rev[1]),
-                &[Op::new(OpKind::Delete, format!("{CAPTAIN}/a"))]
+                &[Op::new(OpAction::Delete, format!("{CAPTAIN}/a"))]
             )
             .expect("late"),
         CommitOutcome::Stale
@@ -234,8 +234,8 @@ fn bad_input_is_a_typed_error_and_writes_nothing() {
         Err(IndexError::InvalidRev { .. })
     ));
     let ops = [
-        Op::new(OpKind::Create, format!("{CAPTAIN}/a")),
-        Op::new(OpKind::Create, "no-slash"),
+        Op::new(OpAction::Create, format!("{CAPTAIN}/a")),
+        Op::new(OpAction::Create, "no-slash"),
     ];
     assert!(matches!(
         index.apply_commit(did, &rev[0], None, &ops),
@@ -256,7 +256,7 @@ fn index_survives_reopen() {
                 did,
                 &rev[0],
                 None,
-                &[Op::new(OpKind::Create, format!("{CAPTAIN}/a"))],
+                &[Op::new(OpAction::Create, format!("{CAPTAIN}/a"))],
             )
             .expect("apply");
         index
@@ -273,7 +273,7 @@ fn index_survives_reopen() {
                 did,
                 &rev[0],
                 None,
-                &[Op::new(OpKind::Create, format!("{CAPTAIN}/b"))]
+                &[Op::new(OpAction::Create, format!("{CAPTAIN}/b"))]
             )
             .expect("replay"),
         CommitOutcome::Stale

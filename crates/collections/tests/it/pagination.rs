@@ -2,7 +2,7 @@
 
 use std::collections::BTreeSet;
 
-use atrelay_collections::{Op, OpKind};
+use atrelay_collections::{Op, OpAction};
 use atrelay_testkit::TidClock;
 
 use crate::common::{list_all, temp_index, CAPTAIN};
@@ -19,8 +19,8 @@ fn ten_thousand_dids_each_exactly_once() {
             format!("did:plc:{i:024}")
         };
         let ops = [
-            Op::new(OpKind::Create, format!("{CAPTAIN}/{i}")),
-            Op::new(OpKind::Create, format!("app.bsky.feed.post/{i}")),
+            Op::new(OpAction::Create, format!("{CAPTAIN}/{i}")),
+            Op::new(OpAction::Create, format!("app.bsky.feed.post/{i}")),
         ];
         let rev = clock.next_tid().to_text();
         index.apply_commit(&did, &rev, None, &ops).expect("apply");
@@ -51,7 +51,7 @@ fn ten_thousand_dids_each_exactly_once() {
             "did:plc:000000000000000000000000",
             &clock.next_tid().to_text(),
             Some("2222222222222"),
-            &[Op::new(OpKind::Create, format!("{CAPTAIN}/again"))],
+            &[Op::new(OpAction::Create, format!("{CAPTAIN}/again"))],
         )
         .expect("apply");
     let second = index.list_repos(CAPTAIN, Some(&cursor), 100).expect("page");

@@ -13,7 +13,7 @@ use atrelay_identity::{Identity, Resolver};
 use atrelay_repo::proof::{self, CommitMessage, ProofError, ProofLimits, VerifiedCommit};
 use atrelay_repo::syntax::{validate_did, Tid};
 use atrelay_store::{AccountStatus, AccountUpdate, RepoState};
-use atrelay_stream::{AccountStatus as WireStatus, Message, OpAction};
+use atrelay_stream::{AccountStatus as WireStatus, Message};
 
 use super::accounts::{AccountCache, AccountState};
 use super::drops::DropReason;
@@ -431,17 +431,12 @@ impl Verifier {
                 let mut ops = Vec::with_capacity(commit.ops.len());
                 let mut legacy_ops = false;
                 for (index, op) in commit.ops.iter().enumerate() {
-                    let action = match op.action {
-                        OpAction::Create => proof::OpAction::Create,
-                        OpAction::Update => proof::OpAction::Update,
-                        OpAction::Delete => proof::OpAction::Delete,
-                        OpAction::Other(_) => {
-                            return Err(Failure::Proof(ProofError::BadOp {
-                                index,
-                                path: op.path.clone(),
-                                reason: "unknown action",
-                            }))
-                        }
+                    let Some(action) = op.action.known() else {
+                        return Err(Failure::Proof(ProofError::BadOp {
+                            index,
+                            path: op.path.clone(),
+                            reason: "unknown action",
+                        }));
                     };
                     // Lenient: an update or delete from a host older than sync 1.1 has no
                     // `prev`. Its claim is still checked in the new tree; `prev` is only read
