@@ -35,19 +35,12 @@ pub struct Account {
 impl Account {
     /// Whether the account is active: both the host and the relay say `active`.
     pub fn is_active(&self) -> bool {
-        self.upstream_status == AccountStatus::Active && self.local_status == AccountStatus::Active
+        self.status().is_none()
     }
 
-    /// The status to report (`getRepoStatus`, `#account`): the relay's own status when it is
-    /// not `active`, else the host's, and `None` when the account is active.
+    /// The status to report (`getRepoStatus`, `#account`): see [`AccountStatus::reported`].
     pub fn status(&self) -> Option<AccountStatus> {
-        if self.local_status != AccountStatus::Active {
-            Some(self.local_status)
-        } else if self.upstream_status != AccountStatus::Active {
-            Some(self.upstream_status)
-        } else {
-            None
-        }
+        AccountStatus::reported(self.upstream_status, self.local_status)
     }
 }
 

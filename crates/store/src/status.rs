@@ -96,6 +96,19 @@ impl AccountStatus {
         AccountStatus::Throttled,
     ];
 
+    /// The status an account reports, from what its host says (`upstream`) and what the relay
+    /// decided (`local`): the relay's own when it is not `active`, else the host's; `None`
+    /// when both say `active`, the one case in which the account is active.
+    pub fn reported(upstream: AccountStatus, local: AccountStatus) -> Option<AccountStatus> {
+        if local != AccountStatus::Active {
+            Some(local)
+        } else if upstream != AccountStatus::Active {
+            Some(upstream)
+        } else {
+            None
+        }
+    }
+
     /// The lexicon string for this status.
     pub fn as_str(self) -> &'static str {
         match self {

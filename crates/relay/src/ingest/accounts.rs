@@ -40,20 +40,14 @@ impl AccountState {
         }
     }
 
-    /// Both the host and the relay say `active` (the store's rule).
+    /// Both the host and the relay say `active`.
     pub fn is_active(&self) -> bool {
-        self.upstream_status == AccountStatus::Active && self.local_status == AccountStatus::Active
+        self.combined_status().is_none()
     }
 
-    /// The status the relay reports: its own when not active, else the host's.
+    /// The status the relay reports (the store's rule, [`AccountStatus::reported`]).
     pub fn combined_status(&self) -> Option<AccountStatus> {
-        if self.local_status != AccountStatus::Active {
-            Some(self.local_status)
-        } else if self.upstream_status != AccountStatus::Active {
-            Some(self.upstream_status)
-        } else {
-            None
-        }
+        AccountStatus::reported(self.upstream_status, self.local_status)
     }
 }
 
