@@ -191,6 +191,17 @@ async fn a_consumer_that_never_reads_is_dropped_without_slowing_others(relay: &T
     let seqs = writer.await.unwrap();
     assert_eq!(previous, *seqs.last().unwrap());
 
+    // The relay must drop the slow consumer on its own, while it still reads nothing: draining
+    // it earlier would unblock its socket, and a consumer that then keeps up is rightly kept.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while relay.state.consumers.len() > 1 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the relay still serves the consumer that reads nothing"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
     // Now drain what the slow consumer was sent: it must have been cut off early.
     let mut slow_received = 0;
     let mut too_slow_frame = false;
