@@ -110,11 +110,11 @@ async fn ingest_once(
     }
     let cursor_stored = started.elapsed();
     let peak_in_flight = ingest
-        .drops()
+        .counters()
         .peak_verifications_in_flight
         .load(std::sync::atomic::Ordering::Relaxed);
-    let dropped: u64 = ingest.drops().snapshot().iter().map(|(_, n)| n).sum();
-    assert_eq!(dropped, 0, "{:?}", ingest.drops().snapshot());
+    let dropped: u64 = ingest.counters().snapshot().iter().map(|(_, n)| n).sum();
+    assert_eq!(dropped, 0, "{:?}", ingest.counters().snapshot());
     ingest.shutdown().await;
     log.close().unwrap();
     store.close().await;

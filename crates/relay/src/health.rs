@@ -252,7 +252,7 @@ fn event_log_check(state: &AppState) -> Check {
 
 fn ingest_check(state: &AppState) -> Check {
     let hosts = state.ingest.subscribed_hosts().len();
-    let accepted = state.ingest.drops().accepted.load(Ordering::Relaxed);
+    let accepted = state.ingest.counters().accepted.load(Ordering::Relaxed);
     let silence = state.readiness.silence(accepted, hosts > 0);
     let error = match state.readiness.config.max_event_silence {
         Some(limit) if hosts > 0 && silence > limit => Some(format!(

@@ -164,11 +164,11 @@ async fn events_from_several_pdses_flow_through_in_order(
             .unwrap();
         assert_eq!(host.account_count, 2);
     }
-    let drops = relay.state.ingest.drops();
-    let dropped: u64 = DropReason::ALL.iter().map(|r| drops.count(*r)).sum();
-    assert_eq!(dropped, 0, "{:?}", drops.snapshot());
+    let counters = relay.state.ingest.counters();
+    let dropped: u64 = DropReason::ALL.iter().map(|r| counters.count(*r)).sum();
+    assert_eq!(dropped, 0, "{:?}", counters.snapshot());
     assert_eq!(
-        drops
+        counters
             .discontinuities
             .load(std::sync::atomic::Ordering::Relaxed),
         0
@@ -232,7 +232,7 @@ async fn misbehaviours_are_dropped_and_good_events_flow(
     );
     wait_for_cursor(&relay, pds.hostname(), pds.head_seq()).await;
 
-    let drops = relay.state.ingest.drops();
+    let counters = relay.state.ingest.counters();
     for (reason, count) in [
         (DropReason::BadSignature, 1),
         (DropReason::InvalidProof, 1),
@@ -243,11 +243,11 @@ async fn misbehaviours_are_dropped_and_good_events_flow(
         (DropReason::WrongHost, 4),
     ] {
         assert_eq!(
-            drops.count(reason),
+            counters.count(reason),
             count,
             "{}: {:?}",
             reason.label(),
-            drops.snapshot()
+            counters.snapshot()
         );
         // The same count is exported to Prometheus under the reason's label.
         let line = format!(
@@ -263,7 +263,7 @@ async fn misbehaviours_are_dropped_and_good_events_flow(
     // The good commit after each dropped one does not chain onto what the relay stored:
     // passed on, counted, and the account marked desynchronized until a commit chains.
     assert_eq!(
-        drops
+        counters
             .discontinuities
             .load(std::sync::atomic::Ordering::Relaxed),
         5
@@ -322,7 +322,7 @@ async fn account_status_gates_commits_and_identity_passes(
         relay
             .state
             .ingest
-            .drops()
+            .counters()
             .count(DropReason::InactiveAccount),
         1
     );
@@ -403,7 +403,7 @@ async fn upstream_reset_restarts_from_live(
     let ingest = relay.state.ingest.clone();
     wait_until(|| {
         ingest
-            .drops()
+            .counters()
             .future_cursor_resets
             .load(std::sync::atomic::Ordering::Relaxed)
             == 1
@@ -611,7 +611,7 @@ async fn accounts_past_the_host_limit_are_throttled_visibly(
         relay
             .state
             .ingest
-            .drops()
+            .counters()
             .count(DropReason::InactiveAccount),
         1
     );
@@ -674,12 +674,17 @@ async fn interleaved_dids_verify_in_parallel_and_keep_order(
         expected
     );
     // Each commit was checked against the state its predecessor left: all chain.
-    let drops = relay.state.ingest.drops();
-    let dropped: u64 = DropReason::ALL.iter().map(|r| drops.count(*r)).sum();
-    assert_eq!(dropped, 0, "{:?}", drops.snapshot());
-    assert_eq!(drops.discontinuities.load(Ordering::Relaxed), 0);
+    let counters = relay.state.ingest.counters();
+    let dropped: u64 = DropReason::ALL.iter().map(|r| counters.count(*r)).sum();
+    assert_eq!(dropped, 0, "{:?}", counters.snapshot());
+    assert_eq!(counters.discontinuities.load(Ordering::Relaxed), 0);
     // Events of different DIDs were in verification at the same time.
-    assert!(drops.peak_verifications_in_flight.load(Ordering::Relaxed) >= 2);
+    assert!(
+        counters
+            .peak_verifications_in_flight
+            .load(Ordering::Relaxed)
+            >= 2
+    );
     wait_for_cursor(&relay, pds.hostname(), pds.head_seq()).await;
     relay
 }
@@ -830,9 +835,9 @@ async fn raising_the_account_limit_lets_throttled_accounts_in(
     assert!(relayed.iter().all(|m| matches!(m, Message::Commit(_))));
     let stored = relay.store.host(host.id).await.unwrap().unwrap();
     assert_eq!(stored.limits.account_limit, 2);
-    let drops = relay.state.ingest.drops();
-    assert_eq!(drops.throttled_new_accounts.load(Ordering::Relaxed), 2);
-    assert_eq!(drops.unthrottled_accounts.load(Ordering::Relaxed), 1);
+    let counters = relay.state.ingest.counters();
+    assert_eq!(counters.throttled_new_accounts.load(Ordering::Relaxed), 2);
+    assert_eq!(counters.unthrottled_accounts.load(Ordering::Relaxed), 1);
     let metrics = atrelay::metrics::render(&relay.state);
     assert!(metrics
         .lines()
@@ -892,8 +897,8 @@ async fn account_limit_grows_for_a_host_in_good_standing(
     let rates = relay.state.ingest.host_rates();
     assert_eq!(rates.len(), 1);
     assert_eq!(rates[0].account_limit, 4);
-    let drops = relay.state.ingest.drops();
-    assert_eq!(drops.account_limit_growths.load(Ordering::Relaxed), 2);
+    let counters = relay.state.ingest.counters();
+    assert_eq!(counters.account_limit_growths.load(Ordering::Relaxed), 2);
     for did in &dids {
         assert_eq!(repo_status(&relay, did).await["active"], true);
     }
@@ -944,10 +949,10 @@ async fn host_event_rates_delay_and_never_drop(
         relayed.into_iter().map(unsequenced).collect::<Vec<_>>(),
         pds_messages(&pds, &HashSet::new())
     );
-    let drops = relay.state.ingest.drops();
-    let dropped: u64 = DropReason::ALL.iter().map(|r| drops.count(*r)).sum();
+    let counters = relay.state.ingest.counters();
+    let dropped: u64 = DropReason::ALL.iter().map(|r| counters.count(*r)).sum();
     assert_eq!(dropped, 0);
-    assert!(drops.rate_limit_pauses.load(Ordering::Relaxed) >= 1);
+    assert!(counters.rate_limit_pauses.load(Ordering::Relaxed) >= 1);
     let rates = relay.state.ingest.host_rates();
     assert_eq!(rates.len(), 1);
     let [second, hour, day] = rates[0].windows;

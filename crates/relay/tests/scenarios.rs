@@ -163,7 +163,7 @@ async fn replay(file: &str, backend: Backend, drops: &[Option<DropReason>]) {
     // Dropped: each under the reason named for it, and nothing else dropped.
     let marked = scenario.messages.iter().filter(|m| m.drop).count();
     assert_eq!(drops.len(), marked, "{file}: one reason per dropped frame");
-    let counters = relay.state.ingest.drops();
+    let counters = relay.state.ingest.counters();
     for reason in DropReason::ALL {
         let want = drops.iter().filter(|r| **r == Some(reason)).count() as u64;
         assert_eq!(
@@ -320,7 +320,7 @@ async fn legacy_commits(backend: Backend, lenient: bool) {
         last_seq,
         "nothing more was passed on"
     );
-    let counters = relay.state.ingest.drops();
+    let counters = relay.state.ingest.counters();
     for reason in DropReason::ALL {
         let want = dropped.iter().filter(|(_, r)| *r == reason).count() as u64;
         assert_eq!(

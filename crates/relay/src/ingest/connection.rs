@@ -33,11 +33,12 @@ use tokio_tungstenite::tungstenite::{
 };
 
 use super::backoff;
-use super::drops::DropReason;
+use super::counters::DropReason;
 use super::health::{HostLink, LinkState};
+use super::limits::{admit_new_account, Admission};
 use super::ratelimit::HostLimiter;
 use super::recovery;
-use super::verify::{admit_new_account, HostContext, Outcome};
+use super::verify::{HostContext, Outcome, Verdict};
 use super::{lock, Inner, USER_AGENT};
 use crate::outbound::Outbound;
 
@@ -187,7 +188,7 @@ pub(super) async fn run_host(
                             .await;
                         let _ = inner.store.set_host_cursor(host.id, None).await;
                         inner
-                            .drops
+                            .counters
                             .future_cursor_resets
                             .fetch_add(1, Ordering::Relaxed);
                         cursor = None;
@@ -294,7 +295,7 @@ struct InFlight {
     /// The event's `ingest.event` span: its verification, then its append, run inside it.
     span: tracing::Span,
     /// The verification task.
-    verdict: JoinHandle<(Outcome, bool)>,
+    verdict: JoinHandle<Verdict>,
     /// Dropped when the event is settled: the next event of the same DID waits for that.
     _settled: oneshot::Sender<()>,
 }
@@ -350,7 +351,7 @@ impl Pipeline {
         });
         let in_flight = self.queue.len() as u64;
         inner
-            .drops
+            .counters
             .peak_verifications_in_flight
             .fetch_max(in_flight, Ordering::Relaxed);
     }
@@ -379,7 +380,7 @@ impl Pipeline {
 }
 
 /// The verdict of the oldest event in flight; pending while there is none.
-async fn head_verdict(queue: &mut VecDeque<InFlight>) -> Result<(Outcome, bool), JoinError> {
+async fn head_verdict(queue: &mut VecDeque<InFlight>) -> Result<Verdict, JoinError> {
     match queue.front_mut() {
         Some(entry) => (&mut entry.verdict).await,
         None => std::future::pending().await,
@@ -388,7 +389,7 @@ async fn head_verdict(queue: &mut VecDeque<InFlight>) -> Result<(Outcome, bool),
 
 enum Step {
     Frame(Option<Result<WsMessage, tungstenite::Error>>),
-    Verdict(Box<Result<(Outcome, bool), JoinError>>),
+    Verdict(Box<Result<Verdict, JoinError>>),
     Tick,
     Flush,
     Resume,
@@ -415,7 +416,7 @@ fn count_rate(link: Link<'_>) -> Option<Instant> {
     limiter.pauses += 1;
     limiter.paused_until = Some(until);
     link.inner
-        .drops
+        .counters
         .rate_limit_pauses
         .fetch_add(1, Ordering::Relaxed);
     Some(until)
@@ -452,7 +453,7 @@ async fn grow(link: Link<'_>, standing_since: &mut Instant) {
                 "account limit grown for good standing"
             );
             link.inner
-                .drops
+                .counters
                 .account_limit_growths
                 .fetch_add(1, Ordering::Relaxed);
             *standing_since = Instant::now();
@@ -547,7 +548,7 @@ async fn read(
                     WsMessage::Binary(bytes) => bytes,
                     WsMessage::Close(_) => break End::Lost("closed by upstream".to_owned()),
                     WsMessage::Text(_) => {
-                        inner.drops.record(
+                        inner.counters.record(
                             DropReason::UnknownFrame,
                             &ctx.hostname,
                             None,
@@ -610,7 +611,7 @@ fn receive(
     if bytes.len() > MAX_FRAME_SIZE {
         let detail = format!("{} bytes", bytes.len());
         inner
-            .drops
+            .counters
             .record(DropReason::FrameTooLarge, host, None, &detail);
         return Ok(true);
     }
@@ -618,7 +619,7 @@ fn receive(
         Ok(message) => message,
         Err(e) => {
             inner
-                .drops
+                .counters
                 .record(DropReason::BadFrame, host, None, &e.to_string());
             return Ok(true);
         }
@@ -641,7 +642,7 @@ fn receive(
     let seq = message.seq();
     if let (Some(seq), Some(last)) = (seq, *last_seq) {
         if seq <= last {
-            inner.drops.record(
+            inner.counters.record(
                 DropReason::SeqNotIncreasing,
                 host,
                 message.did(),
@@ -666,7 +667,7 @@ fn settle_head(
     inner: &Inner,
     ctx: &HostContext,
     pipeline: &mut Pipeline,
-    verdict: Result<(Outcome, bool), JoinError>,
+    verdict: Result<Verdict, JoinError>,
     batch: &mut Batch,
 ) -> Result<bool, End> {
     let Some(entry) = pipeline.queue.pop_front() else {
@@ -684,24 +685,23 @@ fn settle_head(
         .observe(handling);
     ctx.handle_duration.observe(handling);
     let host = ctx.hostname.as_str();
-    let (outcome, discontinuity) = match verdict {
-        Ok(verdict) => verdict,
-        Err(e) => (
-            Outcome::Drop {
-                reason: DropReason::Internal,
-                did: entry.did.clone(),
-                detail: format!("verification task failed: {e}"),
-            },
-            false,
-        ),
-    };
+    let Verdict {
+        outcome,
+        discontinuity,
+    } = verdict.unwrap_or_else(|e| {
+        Verdict::from(Outcome::Drop {
+            reason: DropReason::Internal,
+            did: entry.did.clone(),
+            detail: format!("verification task failed: {e}"),
+        })
+    });
     if let Outcome::Unavailable { detail } = outcome {
         return Err(End::StoreUnavailable(detail));
     }
-    let (outcome, throttled) = admit_new_account(ctx, outcome);
+    let Admission { outcome, throttled } = admit_new_account(ctx, outcome);
     if throttled {
         inner
-            .drops
+            .counters
             .throttled_new_accounts
             .fetch_add(1, Ordering::Relaxed);
     }
@@ -715,7 +715,10 @@ fn settle_head(
             new_account,
         } => {
             if discontinuity {
-                inner.drops.discontinuities.fetch_add(1, Ordering::Relaxed);
+                inner
+                    .counters
+                    .discontinuities
+                    .fetch_add(1, Ordering::Relaxed);
             }
             // The origin lets a restart redo the store write if the process dies before it.
             let origin = entry.seq.map(|seq| recovery::origin(ctx.id, seq, &update));
@@ -738,7 +741,7 @@ fn settle_head(
                     batch.relay_seqs.push(ticket.seq());
                     batch.last_ticket = Some(ticket);
                     note_update(inner, ctx, batch, did, state, update, new_account);
-                    inner.drops.accepted.fetch_add(1, Ordering::Relaxed);
+                    inner.counters.accepted.fetch_add(1, Ordering::Relaxed);
                     #[cfg(test)]
                     super::faults::accepted(host);
                 }
@@ -747,7 +750,7 @@ fn settle_head(
                 ) => return Err(End::LogFailed(e.to_string())),
                 Err(e) => {
                     inner
-                        .drops
+                        .counters
                         .record(DropReason::Internal, host, Some(&did), &e.to_string())
                 }
             }
@@ -758,7 +761,7 @@ fn settle_head(
             detail,
         } => {
             faulty = reason.blames_host();
-            inner.drops.record(reason, host, did.as_deref(), &detail)
+            inner.counters.record(reason, host, did.as_deref(), &detail)
         }
         Outcome::Ignore | Outcome::Unavailable { .. } => {}
     }
@@ -780,7 +783,7 @@ fn note_update(
 ) {
     if new_account {
         ctx.account_count.fetch_add(1, Ordering::Relaxed);
-        inner.drops.new_accounts.fetch_add(1, Ordering::Relaxed);
+        inner.counters.new_accounts.fetch_add(1, Ordering::Relaxed);
     }
     inner.accounts.put_pending(&did, state);
     batch.updates.push(update);
@@ -862,7 +865,7 @@ async fn flush(
         };
         failures = failures.saturating_add(1);
         inner
-            .drops
+            .counters
             .store_write_retries
             .fetch_add(1, Ordering::Relaxed);
         health.set(

@@ -11,12 +11,73 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, SystemTime};
 
 use atrelay_store::{AccountFilter, AccountStatus, StoreError};
-use atrelay_stream::Message;
+use atrelay_stream::{AccountStatus as WireStatus, Message};
 
-use super::verify::{wire_status, KIND_ACCOUNT};
+use super::counters::DropReason;
+use super::verify::{wire_status, HostContext, Outcome, KIND_ACCOUNT, KIND_COMMIT, KIND_SYNC};
 use super::{lock, Inner};
 
-pub use super::verify::ACCOUNT_LIMIT_REASON;
+/// The local reason of an account throttled by its host's account limit; accounts with it are
+/// the ones let in again when the limit rises.
+pub const ACCOUNT_LIMIT_REASON: &str = "host account limit reached";
+
+/// What the account limit made of an accepted event.
+#[derive(Debug)]
+pub struct Admission {
+    /// The event's outcome after the limit.
+    pub outcome: Outcome,
+    /// The event was of a new account that the limit throttled.
+    pub throttled: bool,
+}
+
+/// Applies the host's account limit to an accepted event of an account the relay has not
+/// stored yet. Runs in upstream order (never in parallel), so which accounts are let in does
+/// not depend on verification timing: past the limit the account is kept, visible and
+/// `throttled`; its `#identity` and `#account` are passed on (the latter saying `throttled`),
+/// its `#commit` and `#sync` are not.
+pub fn admit_new_account(host: &HostContext, mut outcome: Outcome) -> Admission {
+    let admitted = |outcome| Admission {
+        outcome,
+        throttled: false,
+    };
+    let Outcome::Accept {
+        did,
+        kind,
+        message,
+        state,
+        update,
+        new_account: true,
+    } = &mut outcome
+    else {
+        return admitted(outcome);
+    };
+    let limit = host.account_limit.load(Ordering::Relaxed);
+    if host.account_count.load(Ordering::Relaxed) < limit {
+        return admitted(outcome);
+    }
+    if matches!(*kind, KIND_COMMIT | KIND_SYNC) {
+        return Admission {
+            outcome: Outcome::dropped(
+                DropReason::InactiveAccount,
+                did,
+                format!("status {:?}", Some(AccountStatus::Throttled)),
+            ),
+            throttled: true,
+        };
+    }
+    state.local_status = AccountStatus::Throttled;
+    state.repo = None;
+    update.initial_local_status = AccountStatus::Throttled;
+    update.initial_local_reason = Some(format!("{ACCOUNT_LIMIT_REASON} ({limit})"));
+    if let Message::Account(account) = message {
+        account.active = false;
+        account.status = Some(WireStatus::Throttled);
+    }
+    Admission {
+        outcome,
+        throttled: true,
+    }
+}
 
 /// Automatic growth of account limits for hosts in good standing.
 ///
@@ -142,7 +203,7 @@ impl Inner {
                 }
             }
         }
-        self.drops
+        self.counters
             .unthrottled_accounts
             .fetch_add(unthrottled.len() as u64, Ordering::Relaxed);
         Ok(LimitChange {

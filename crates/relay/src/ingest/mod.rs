@@ -6,7 +6,7 @@
 //! rules ([`verify`]). An accepted event is re-sequenced and appended to the event log; once
 //! it is durable, the account state and the host's cursor are written to the store in one
 //! batch, so the stored cursor never passes an event that is not durable. Every drop is
-//! counted by reason ([`DropCounters`]).
+//! counted by reason ([`IngestCounters`]).
 //!
 //! A host's task reconnects with capped exponential backoff and jitter; after
 //! [`IngestConfig::offline_after`] failures in a row the host is marked `offline` and retried
@@ -23,7 +23,7 @@
 mod accounts;
 mod backoff;
 mod connection;
-mod drops;
+mod counters;
 #[cfg(test)]
 mod faults;
 pub mod health;
@@ -45,7 +45,7 @@ use tokio::sync::{watch, Notify};
 use tokio::task::JoinHandle;
 
 pub use accounts::{AccountCache, AccountState};
-pub use drops::{DropCounters, DropReason};
+pub use counters::{DropReason, IngestCounters};
 pub use health::{LinkSnapshot, LinkState};
 pub use limits::{AccountLimitGrowth, LimitChange};
 pub use ratelimit::{HostLimiter, RatePolicy, WindowUsage};
@@ -232,7 +232,7 @@ struct Inner {
     resolver: Arc<dyn Resolver>,
     verifier: Arc<verify::Verifier>,
     accounts: Arc<AccountCache>,
-    drops: Arc<DropCounters>,
+    counters: Arc<IngestCounters>,
     config: Arc<IngestConfig>,
     tasks: Mutex<HashMap<i64, Running>>,
     shutdown: watch::Sender<bool>,
@@ -287,7 +287,7 @@ impl Ingest {
                 resolver,
                 verifier,
                 accounts,
-                drops: Arc::new(DropCounters::default()),
+                counters: Arc::new(IngestCounters::default()),
                 config,
                 tasks: Mutex::new(HashMap::new()),
                 shutdown,
@@ -304,8 +304,8 @@ impl Ingest {
     }
 
     /// The drop and acceptance counters.
-    pub fn drops(&self) -> &DropCounters {
-        &self.inner.drops
+    pub fn counters(&self) -> &IngestCounters {
+        &self.inner.counters
     }
 
     /// The account states ingest keeps in memory.

@@ -61,7 +61,7 @@ pub(super) async fn supervise(task: HostTask) {
         };
         restarts = restarts.saturating_add(1);
         inner
-            .drops
+            .counters
             .host_task_restarts
             .fetch_add(1, Ordering::Relaxed);
         tracing::error!(host = %host.hostname, %failure, restarts, "host task panicked; restarting it");
@@ -224,7 +224,7 @@ mod tests {
         assert_eq!(logged, expected, "upstream events in the log, with counts");
         assert_eq!(
             ingest
-                .drops()
+                .counters()
                 .host_task_restarts
                 .load(std::sync::atomic::Ordering::Relaxed),
             1

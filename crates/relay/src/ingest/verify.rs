@@ -5,7 +5,7 @@
 // involved; boxing them would only add an allocation per event.
 #![allow(clippy::large_enum_variant, clippy::result_large_err)]
 
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::AtomicI64;
 use std::sync::Arc;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
@@ -16,7 +16,7 @@ use atrelay_store::{AccountStatus, AccountUpdate, RepoState};
 use atrelay_stream::{AccountStatus as WireStatus, Message};
 
 use super::accounts::{AccountCache, AccountState};
-use super::drops::DropReason;
+use super::counters::DropReason;
 use super::IngestConfig;
 
 /// Event-log kind byte of `#commit` (indigo's numbering).
@@ -76,50 +76,6 @@ impl HostContext {
     }
 }
 
-/// The local reason of an account throttled by its host's account limit; accounts with it are
-/// the ones let in again when the limit rises.
-pub const ACCOUNT_LIMIT_REASON: &str = "host account limit reached";
-
-/// Applies the host's account limit to an accepted event of an account the relay has not
-/// stored yet. Runs in upstream order (never in parallel), so which accounts are let in does
-/// not depend on verification timing: past the limit the account is kept, visible and
-/// `throttled`; its `#identity` and `#account` are passed on (the latter saying `throttled`),
-/// its `#commit` and `#sync` are not. The flag says whether the account was throttled.
-pub fn admit_new_account(host: &HostContext, mut outcome: Outcome) -> (Outcome, bool) {
-    let Outcome::Accept {
-        did,
-        kind,
-        message,
-        state,
-        update,
-        new_account: true,
-    } = &mut outcome
-    else {
-        return (outcome, false);
-    };
-    let limit = host.account_limit.load(Ordering::Relaxed);
-    if host.account_count.load(Ordering::Relaxed) < limit {
-        return (outcome, false);
-    }
-    if matches!(*kind, KIND_COMMIT | KIND_SYNC) {
-        let outcome = drop(
-            DropReason::InactiveAccount,
-            did,
-            format!("status {:?}", Some(AccountStatus::Throttled)),
-        );
-        return (outcome, true);
-    }
-    state.local_status = AccountStatus::Throttled;
-    state.repo = None;
-    update.initial_local_status = AccountStatus::Throttled;
-    update.initial_local_reason = Some(format!("{ACCOUNT_LIMIT_REASON} ({limit})"));
-    if let Message::Account(account) = message {
-        account.active = false;
-        account.status = Some(WireStatus::Throttled);
-    }
-    (outcome, true)
-}
-
 /// What to do with one event.
 #[derive(Debug)]
 pub enum Outcome {
@@ -157,6 +113,35 @@ pub enum Outcome {
     },
 }
 
+impl Outcome {
+    /// Drops the event of `did` for `reason`.
+    pub fn dropped(reason: DropReason, did: &str, detail: impl Into<String>) -> Outcome {
+        Outcome::Drop {
+            reason,
+            did: Some(did.to_owned()),
+            detail: detail.into(),
+        }
+    }
+}
+
+/// What verification decided about one event.
+#[derive(Debug)]
+pub struct Verdict {
+    /// What to do with the event.
+    pub outcome: Outcome,
+    /// The commit did not chain onto the account's previous one (it is passed on all the same).
+    pub discontinuity: bool,
+}
+
+impl From<Outcome> for Verdict {
+    fn from(outcome: Outcome) -> Self {
+        Verdict {
+            outcome,
+            discontinuity: false,
+        }
+    }
+}
+
 /// The checks, shared by every host task.
 pub struct Verifier {
     /// DID resolution.
@@ -169,14 +154,6 @@ pub struct Verifier {
     pub config: Arc<IngestConfig>,
 }
 
-fn drop(reason: DropReason, did: &str, detail: impl Into<String>) -> Outcome {
-    Outcome::Drop {
-        reason,
-        did: Some(did.to_owned()),
-        detail: detail.into(),
-    }
-}
-
 fn now_micros() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -185,34 +162,34 @@ fn now_micros() -> u64 {
 }
 
 impl Verifier {
-    /// Checks one decoded message from `host` and decides what to do with it. Returns the
-    /// outcome and whether the commit was a discontinuity.
-    pub async fn process(&self, host: &HostContext, message: Message) -> (Outcome, bool) {
+    /// Checks one decoded message from `host` and decides what to do with it.
+    pub async fn process(&self, host: &HostContext, message: Message) -> Verdict {
         let Some(did) = message.did().map(str::to_owned) else {
             return match message {
                 Message::Info(info) => {
                     tracing::debug!(host = %host.hostname, name = %info.name, "upstream #info");
-                    (Outcome::Ignore, false)
+                    Verdict::from(Outcome::Ignore)
                 }
-                _ => (
-                    Outcome::Drop {
-                        reason: DropReason::UnknownFrame,
-                        did: None,
-                        detail: format!("type {:?}", message.type_name()),
-                    },
-                    false,
-                ),
+                _ => Verdict::from(Outcome::Drop {
+                    reason: DropReason::UnknownFrame,
+                    did: None,
+                    detail: format!("type {:?}", message.type_name()),
+                }),
             };
         };
         if validate_did(&did).is_err() {
-            return (drop(DropReason::BadDid, &did, "invalid DID syntax"), false);
+            return Verdict::from(Outcome::dropped(
+                DropReason::BadDid,
+                &did,
+                "invalid DID syntax",
+            ));
         }
         if matches!(message, Message::Identity(_)) {
             self.resolver.purge(&did);
         }
         let identity = match self.identity_on_host(host, &did).await {
             Ok(identity) => identity,
-            Err(outcome) => return (outcome, false),
+            Err(outcome) => return Verdict::from(outcome),
         };
         // A new account's place under the host's account limit is decided when the event is
         // settled, in upstream order: see [`admit_new_account`].
@@ -220,7 +197,7 @@ impl Verifier {
             Ok(state) => state,
             Err(err) => {
                 let detail = format!("account lookup failed: {err}");
-                return (Outcome::Unavailable { detail }, false);
+                return Verdict::from(Outcome::Unavailable { detail });
             }
         };
         match message {
@@ -229,20 +206,19 @@ impl Verifier {
             }
             Message::Identity(_) => {
                 let (update, state, new_account) = self.update_for(host, &did, state);
-                (
-                    Outcome::Accept {
-                        did,
-                        kind: KIND_IDENTITY,
-                        message,
-                        state,
-                        update,
-                        new_account,
-                    },
-                    false,
-                )
+                Verdict::from(Outcome::Accept {
+                    did,
+                    kind: KIND_IDENTITY,
+                    message,
+                    state,
+                    update,
+                    new_account,
+                })
             }
-            Message::Account(account) => (self.account_event(host, did, state, account), false),
-            _ => (Outcome::Ignore, false),
+            Message::Account(account) => {
+                Verdict::from(self.account_event(host, did, state, account))
+            }
+            _ => Verdict::from(Outcome::Ignore),
         }
     }
 
@@ -256,7 +232,7 @@ impl Verifier {
             .resolver
             .resolve(did)
             .await
-            .map_err(|err| drop(DropReason::ResolveFailed, did, err.to_string()))?;
+            .map_err(|err| Outcome::dropped(DropReason::ResolveFailed, did, err.to_string()))?;
         if identity.pds_host.as_deref() == Some(host.hostname.as_str()) {
             return Ok(identity);
         }
@@ -266,11 +242,11 @@ impl Verifier {
             .resolver
             .resolve(did)
             .await
-            .map_err(|err| drop(DropReason::ResolveFailed, did, err.to_string()))?;
+            .map_err(|err| Outcome::dropped(DropReason::ResolveFailed, did, err.to_string()))?;
         if identity.pds_host.as_deref() == Some(host.hostname.as_str()) {
             Ok(identity)
         } else {
-            Err(drop(
+            Err(Outcome::dropped(
                 DropReason::WrongHost,
                 did,
                 format!("document names {:?}", identity.pds_host),
@@ -307,46 +283,47 @@ impl Verifier {
         identity: Arc<Identity>,
         mut state: AccountState,
         message: Message,
-    ) -> (Outcome, bool) {
+    ) -> Verdict {
         if !state.is_active() {
-            return (
-                drop(
-                    DropReason::InactiveAccount,
-                    &did,
-                    format!("status {:?}", state.combined_status()),
-                ),
-                false,
-            );
+            return Verdict::from(Outcome::dropped(
+                DropReason::InactiveAccount,
+                &did,
+                format!("status {:?}", state.combined_status()),
+            ));
         }
         let rev = match &message {
             Message::Commit(commit) => commit.rev.as_str(),
             Message::Sync(sync) => sync.rev.as_str(),
-            _ => return (Outcome::Ignore, false),
+            _ => return Verdict::from(Outcome::Ignore),
         };
         let tid = match Tid::parse(rev) {
             Ok(tid) => tid,
-            Err(err) => return (drop(DropReason::BadRev, &did, err.to_string()), false),
+            Err(err) => {
+                return Verdict::from(Outcome::dropped(DropReason::BadRev, &did, err.to_string()))
+            }
         };
         if let Some(stored) = &state.repo {
             if let Ok(stored) = Tid::parse(&stored.rev) {
                 if tid <= stored {
-                    return (
-                        drop(DropReason::RevNotNewer, &did, format!("rev {rev}")),
-                        false,
-                    );
+                    return Verdict::from(Outcome::dropped(
+                        DropReason::RevNotNewer,
+                        &did,
+                        format!("rev {rev}"),
+                    ));
                 }
             }
         }
         let skew = self.config.future_rev_tolerance.as_micros() as u64;
         if tid.is_too_far_in_future(now_micros(), skew) {
-            return (
-                drop(DropReason::FutureRev, &did, format!("rev {rev}")),
-                false,
-            );
+            return Verdict::from(Outcome::dropped(
+                DropReason::FutureRev,
+                &did,
+                format!("rev {rev}"),
+            ));
         }
         let verified = match self.verify(&did, identity, &state, &message).await {
             Ok(verified) => verified,
-            Err(outcome) => return (outcome, false),
+            Err(outcome) => return Verdict::from(outcome),
         };
         let mut discontinuity = false;
         let kind = match &message {
@@ -374,8 +351,8 @@ impl Verifier {
             data_cid: verified.data.to_string(),
         });
         let (update, state, new_account) = self.update_for(host, &did, state);
-        (
-            Outcome::Accept {
+        Verdict {
+            outcome: Outcome::Accept {
                 did,
                 kind,
                 message,
@@ -384,7 +361,7 @@ impl Verifier {
                 new_account,
             },
             discontinuity,
-        )
+        }
     }
 
     /// Signature and proof; on a bad signature (or no key) the DID is resolved once more:
@@ -406,7 +383,7 @@ impl Verifier {
             .resolver
             .resolve(did)
             .await
-            .map_err(|err| drop(DropReason::ResolveFailed, did, err.to_string()))?;
+            .map_err(|err| Outcome::dropped(DropReason::ResolveFailed, did, err.to_string()))?;
         self.verify_with(&identity, state, message)
             .map_err(|failure| failure_outcome(did, failure))
     }
@@ -558,9 +535,13 @@ fn timed_verify_commit(
 
 fn failure_outcome(did: &str, failure: Failure) -> Outcome {
     match failure {
-        Failure::NoKey => drop(DropReason::NoSigningKey, did, "no #atproto key"),
-        Failure::MissingPrevData => drop(DropReason::MissingPrevData, did, "no prevData"),
-        Failure::NotRepoEvent => drop(DropReason::UnknownFrame, did, "not a repository event"),
+        Failure::NoKey => Outcome::dropped(DropReason::NoSigningKey, did, "no #atproto key"),
+        Failure::MissingPrevData => {
+            Outcome::dropped(DropReason::MissingPrevData, did, "no prevData")
+        }
+        Failure::NotRepoEvent => {
+            Outcome::dropped(DropReason::UnknownFrame, did, "not a repository event")
+        }
         Failure::Proof(err) => {
             let reason = match &err {
                 ProofError::BlocksTooLarge { .. } | ProofError::TooManyOps { .. } => {
@@ -569,7 +550,7 @@ fn failure_outcome(did: &str, failure: Failure) -> Outcome {
                 ProofError::Signature(_) => DropReason::BadSignature,
                 _ => DropReason::InvalidProof,
             };
-            drop(reason, did, err.to_string())
+            Outcome::dropped(reason, did, err.to_string())
         }
     }
 }

@@ -144,13 +144,13 @@ fn firehose(scrape: &Scrape, state: &AppState) {
 }
 
 fn ingest(scrape: &Scrape, state: &AppState) {
-    let drops = state.ingest.drops();
+    let counters = state.ingest.counters();
     scrape.gauge(
         "atrelay_ingest_unwritten_events",
         "Accepted events whose account state is not yet written to the database (grows while it is unreachable).",
         state.ingest.unwritten_events() as f64,
     );
-    let reasons = drops.snapshot();
+    let reasons = counters.snapshot();
     scrape.counter_vec(
         "atrelay_ingest_dropped_events_total",
         "Upstream events not passed on, by reason.",
@@ -159,71 +159,73 @@ fn ingest(scrape: &Scrape, state: &AppState) {
             .iter()
             .map(|(reason, count)| (vec![*reason], *count)),
     );
-    let new_accounts = drops.new_accounts.load(Ordering::Relaxed);
+    let new_accounts = counters.new_accounts.load(Ordering::Relaxed);
     scrape.counter(
         "relay_new_users_discovered",
         "Accounts seen for the first time (indigo's name).",
         new_accounts,
     );
-    let counters = [
+    let totals = [
         (
             "atrelay_ingest_accepted_events_total",
             "Upstream events accepted into the event log.",
-            &drops.accepted,
+            &counters.accepted,
         ),
         (
             "atrelay_ingest_new_accounts_total",
             "Accounts seen for the first time.",
-            &drops.new_accounts,
+            &counters.new_accounts,
         ),
         (
             "atrelay_ingest_discontinuities_total",
             "Valid commits that did not chain to the stored state.",
-            &drops.discontinuities,
+            &counters.discontinuities,
         ),
         (
             "atrelay_ingest_future_cursor_resets_total",
             "Upstream FutureCursor errors recovered by restarting from live.",
-            &drops.future_cursor_resets,
+            &counters.future_cursor_resets,
         ),
         (
             "atrelay_ingest_store_write_retries_total",
             "Batched store writes of ingest that failed and were retried.",
-            &drops.store_write_retries,
+            &counters.store_write_retries,
         ),
         (
             "atrelay_ingest_host_task_restarts_total",
             "Host tasks restarted after a panic.",
-            &drops.host_task_restarts,
+            &counters.host_task_restarts,
         ),
         (
             "atrelay_ingest_throttled_new_accounts_total",
             "New accounts throttled because their host reached its account limit.",
-            &drops.throttled_new_accounts,
+            &counters.throttled_new_accounts,
         ),
         (
             "atrelay_ingest_unthrottled_accounts_total",
             "Throttled accounts let in because their host's account limit rose.",
-            &drops.unthrottled_accounts,
+            &counters.unthrottled_accounts,
         ),
         (
             "atrelay_ingest_account_limit_growths_total",
             "Host account limits raised by the good-standing growth rule.",
-            &drops.account_limit_growths,
+            &counters.account_limit_growths,
         ),
         (
             "atrelay_ingest_rate_limit_pauses_total",
             "Times a host's socket was left unread because it reached an event rate limit.",
-            &drops.rate_limit_pauses,
+            &counters.rate_limit_pauses,
         ),
     ];
-    for (name, help, counter) in counters {
+    for (name, help, counter) in totals {
         scrape.counter(name, help, counter.load(Ordering::Relaxed));
     }
     scrape.gauge(
         "atrelay_ingest_peak_verifications_in_flight",
         "Most events of one host in verification at once.",
-        drops.peak_verifications_in_flight.load(Ordering::Relaxed) as f64,
+        counters
+            .peak_verifications_in_flight
+            .load(Ordering::Relaxed) as f64,
     );
 }
 

@@ -1,4 +1,5 @@
-//! Why ingest drops an event: one counter per reason, and a rate-limited log line per reason.
+//! What ingest counts: every drop by reason (with a rate-limited log line per reason), and what
+//! it accepted, throttled, retried and restarted.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -108,10 +109,10 @@ impl DropReason {
     }
 }
 
-/// Counters of everything ingest did not simply pass on, as plain atomics for the metrics
-/// layer to read.
+/// Counters of what ingest did: drops by reason, accepted events and the other outcomes, as
+/// plain atomics for the metrics layer to read.
 #[derive(Debug, Default)]
-pub struct DropCounters {
+pub struct IngestCounters {
     drops: [AtomicU64; DropReason::ALL.len()],
     last_log_ms: [AtomicU64; DropReason::ALL.len()],
     suppressed: [AtomicU64; DropReason::ALL.len()],
@@ -144,7 +145,7 @@ pub struct DropCounters {
 /// At most one log line per reason in this many milliseconds.
 const LOG_INTERVAL_MS: u64 = 1_000;
 
-impl DropCounters {
+impl IngestCounters {
     /// Counts a drop and logs it, at most once a second per reason (the line says how many
     /// were not logged since the last one).
     pub fn record(&self, reason: DropReason, host: &str, did: Option<&str>, detail: &str) {
