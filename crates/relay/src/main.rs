@@ -316,7 +316,7 @@ fn spawn_recheck(
 fn event_log_config(config: &ServeConfig) -> atrelay_eventlog::Config {
     let mut log = atrelay_eventlog::Config::new(config.persist_dir.join("events"));
     // Consumers still learn of a takedown from its `#account` event.
-    log.takedown_visible_kinds = vec![atrelay::ingest::verify::KIND_ACCOUNT];
+    log.takedown_visible_kinds = vec![atrelay::ingest::events::KIND_ACCOUNT];
     log.seq_floor = config.initial_seq;
     log.retention_age = config.replay_window;
     if config.replay_max_bytes > 0 {

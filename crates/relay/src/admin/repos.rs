@@ -12,14 +12,9 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use atrelay_store::{Account, AccountFilter, AccountPage, AccountStatus};
-use atrelay_stream::{encode_frame, Message};
 
 use super::success;
-use crate::{
-    ingest::verify::{wire_status, KIND_ACCOUNT},
-    state::AppState,
-    xrpc::XrpcError,
-};
+use crate::{ingest::events::append_account_view, state::AppState, xrpc::XrpcError};
 
 /// Page size of `GET /admin/repo/takedowns` (indigo's).
 const TAKEDOWN_PAGE: u32 = 500;
@@ -143,23 +138,7 @@ fn log_error(error: atrelay_eventlog::Error) -> XrpcError {
 
 /// Emits `#account` with the relay's combined view of `account` and waits until it is durable.
 async fn announce(state: &AppState, account: &Account) -> Result<(), XrpcError> {
-    let active = account.is_active();
-    let status = account.status().map(wire_status);
-    let did = account.did.clone();
-    let time = atrelay_repo::syntax::format_datetime(std::time::SystemTime::now());
-    let ticket = state
-        .log
-        .append(&account.did, KIND_ACCOUNT, move |seq| {
-            encode_frame(&Message::Account(atrelay_stream::Account {
-                seq,
-                did,
-                time,
-                active,
-                status,
-                extra: Default::default(),
-            }))
-        })
-        .map_err(log_error)?;
+    let ticket = append_account_view(&state.log, account).map_err(log_error)?;
     ticket.durable().await.map_err(log_error)?;
     Ok(())
 }

@@ -1,5 +1,6 @@
 //! One upstream host: dial, read frames, verify and pass on, write state in batches,
-//! reconnect.
+//! reconnect. This module holds the host's task and its read loop; an event's way from frame to
+//! log is in [`super::pipeline`], the store writes in [`super::batch`].
 //!
 //! **Parallel verification.** The task reads frames and hands each event to a verification
 //! task of its own (`tokio::spawn`, so the signature checks and MST inversions of different
@@ -15,30 +16,28 @@
 //! **Rate limits** ([`super::ratelimit`]) and **account-limit growth** ([`super::limits`])
 //! are applied here too: a host over an event rate is not read until the window slides, and a
 //! host that stays in good standing long enough while full gets a higher account limit.
-
-use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
-use atrelay_eventlog::Ticket;
-use atrelay_store::{AccountUpdate, HostCursor, HostLogSeq, HostStatus, LogProgress, StoreError};
-use atrelay_stream::{decode_frame_bytes, encode_frame, Message, FUTURE_CURSOR, MAX_FRAME_SIZE};
+use atrelay_store::HostStatus;
+use atrelay_stream::MAX_FRAME_SIZE;
 use futures_util::{SinkExt, StreamExt};
-use tokio::sync::{oneshot, watch, Notify};
-use tokio::task::{JoinError, JoinHandle};
+use tokio::sync::{watch, Notify};
+use tokio::task::JoinError;
 use tokio_tungstenite::tungstenite::{
     self, client::IntoClientRequest, http::HeaderValue, protocol::WebSocketConfig,
     Message as WsMessage,
 };
 
 use super::backoff;
+use super::batch::{flush, Batch, STORE_RETRY_BASE, STORE_RETRY_MAX};
 use super::counters::DropReason;
 use super::health::{HostLink, LinkState};
-use super::limits::{admit_new_account, Admission};
+use super::host::HostContext;
+use super::pipeline::{head_verdict, receive, settle_head, Pipeline};
 use super::ratelimit::HostLimiter;
-use super::recovery;
-use super::verify::{HostContext, Outcome, Verdict};
+use super::verify::Verdict;
 use super::{lock, Inner, USER_AGENT};
 use crate::outbound::Outbound;
 
@@ -51,7 +50,7 @@ const DIAL_TIMEOUT: Duration = Duration::from_secs(10);
 const PING_INTERVAL: Duration = Duration::from_secs(30);
 
 /// Why a connection ended.
-enum End {
+pub(super) enum End {
     /// The relay is shutting down.
     Shutdown,
     /// The host sent `FutureCursor`: it was reset.
@@ -64,24 +63,6 @@ enum End {
     StoreUnavailable(String),
     /// The host's row is gone from the store (deleted by an operator).
     HostGone,
-}
-
-/// Accepted events not yet written to the store.
-#[derive(Default)]
-struct Batch {
-    last_ticket: Option<Ticket>,
-    /// The relay seqs of the batch's events, in order.
-    relay_seqs: Vec<i64>,
-    updates: Vec<AccountUpdate>,
-    dids: Vec<String>,
-    upstream_seq: Option<i64>,
-    started: Option<Instant>,
-}
-
-impl Batch {
-    fn is_empty(&self) -> bool {
-        self.upstream_seq.is_none() && self.updates.is_empty()
-    }
 }
 
 /// The task of one host: runs until shutdown or until the host is banned.
@@ -236,11 +217,6 @@ pub(super) async fn run_host(
     }
 }
 
-/// First delay before a store write or an event judged while the store failed is tried again.
-const STORE_RETRY_BASE: Duration = Duration::from_millis(200);
-/// Longest such delay: short, so ingest resumes within seconds of the database's return.
-const STORE_RETRY_MAX: Duration = Duration::from_secs(5);
-
 /// Connects; returns the socket and whether the upstream says it is a relay. The host's name
 /// is resolved once and the socket opened to a checked address ([`Outbound`]): outside dev mode
 /// (`allow_private`) a host resolving to a loopback, private or link-local address is refused.
@@ -282,111 +258,6 @@ async fn dial(url: &str, allow_private: bool) -> Result<(Ws, bool), String> {
     Ok((ws, is_relay))
 }
 
-/// One received event on its way through verification.
-struct InFlight {
-    /// The upstream seq, when the event has one.
-    seq: Option<i64>,
-    /// The event's DID, when it has one.
-    did: Option<String>,
-    /// Position in this connection's stream, to tell entries of one DID apart.
-    position: u64,
-    /// When its frame was read.
-    received: Instant,
-    /// The event's `ingest.event` span: its verification, then its append, run inside it.
-    span: tracing::Span,
-    /// The verification task.
-    verdict: JoinHandle<Verdict>,
-    /// Dropped when the event is settled: the next event of the same DID waits for that.
-    _settled: oneshot::Sender<()>,
-}
-
-/// The events of one connection between reading and settling, in upstream order.
-#[derive(Default)]
-struct Pipeline {
-    queue: VecDeque<InFlight>,
-    /// The latest unsettled event of each DID: its position and its settle signal.
-    latest: HashMap<String, (u64, oneshot::Receiver<()>)>,
-    next_position: u64,
-}
-
-impl Pipeline {
-    /// Starts verifying `message`; it waits for the previous unsettled event of its DID.
-    fn start(&mut self, inner: &Inner, ctx: &Arc<HostContext>, message: Message) {
-        let seq = message.seq();
-        let did = message.did().map(str::to_owned);
-        let position = self.next_position;
-        self.next_position += 1;
-        let (settled, settled_rx) = oneshot::channel();
-        let previous = did.as_ref().and_then(|did| {
-            self.latest
-                .insert(did.clone(), (position, settled_rx))
-                .map(|(_, rx)| rx)
-        });
-        let verifier = inner.verifier.clone();
-        let span = tracing::debug_span!(
-            "ingest.event",
-            host = %ctx.hostname,
-            seq = ?seq,
-            did = did.as_deref().unwrap_or("")
-        );
-        let ctx = ctx.clone();
-        let verdict = tokio::spawn(tracing::Instrument::instrument(
-            async move {
-                if let Some(previous) = previous {
-                    // Err only means the sender is gone: settled, or the connection ended.
-                    let _ = previous.await;
-                }
-                verifier.process(&ctx, message).await
-            },
-            span.clone(),
-        ));
-        self.queue.push_back(InFlight {
-            seq,
-            did,
-            position,
-            received: Instant::now(),
-            span,
-            verdict,
-            _settled: settled,
-        });
-        let in_flight = self.queue.len() as u64;
-        inner
-            .counters
-            .peak_verifications_in_flight
-            .fetch_max(in_flight, Ordering::Relaxed);
-    }
-
-    /// Removes the settled head entry from the DID map (unless a later event of the DID is
-    /// waiting: then the entry is that one's).
-    fn forget(&mut self, entry: &InFlight) {
-        if let Some(did) = &entry.did {
-            if self
-                .latest
-                .get(did)
-                .is_some_and(|(position, _)| *position == entry.position)
-            {
-                self.latest.remove(did);
-            }
-        }
-    }
-
-    /// Stops every verification still running.
-    fn abort(&mut self) {
-        for entry in self.queue.drain(..) {
-            entry.verdict.abort();
-        }
-        self.latest.clear();
-    }
-}
-
-/// The verdict of the oldest event in flight; pending while there is none.
-async fn head_verdict(queue: &mut VecDeque<InFlight>) -> Result<Verdict, JoinError> {
-    match queue.front_mut() {
-        Some(entry) => (&mut entry.verdict).await,
-        None => std::future::pending().await,
-    }
-}
-
 enum Step {
     Frame(Option<Result<WsMessage, tungstenite::Error>>),
     Verdict(Box<Result<Verdict, JoinError>>),
@@ -399,11 +270,11 @@ enum Step {
 
 /// What a connection works with: the shared ingest state and its host's.
 #[derive(Clone, Copy)]
-struct Link<'a> {
-    inner: &'a Inner,
-    ctx: &'a Arc<HostContext>,
-    limiter: &'a Mutex<HostLimiter>,
-    health: &'a HostLink,
+pub(super) struct Link<'a> {
+    pub(super) inner: &'a Inner,
+    pub(super) ctx: &'a Arc<HostContext>,
+    pub(super) limiter: &'a Mutex<HostLimiter>,
+    pub(super) health: &'a HostLink,
 }
 
 /// Counts one frame against the host's rate limits; returns until when reading stops, if the
@@ -487,10 +358,7 @@ async fn read(
     let mut next_growth_check = Instant::now() + growth_every;
     let mut paused_until = resume_rate(link);
     let end = loop {
-        let flush_at = batch
-            .started
-            .map(|t| t + inner.config.flush_interval)
-            .unwrap_or_else(Instant::now);
+        let flush_at = batch.due(inner.config.flush_interval);
         let can_read = pipeline.queue.len() < window && paused_until.is_none();
         let has_head = !pipeline.queue.is_empty();
         let resume_at = paused_until.unwrap_or_else(Instant::now);
@@ -534,7 +402,7 @@ async fn read(
                     Ok(true) => standing_since = Instant::now(),
                     Ok(false) => {}
                 }
-                if batch.updates.len() >= inner.config.max_batch {
+                if batch.len() >= inner.config.max_batch {
                     if let Err(end) = flush(link, &mut batch, cursor, shutdown).await {
                         break end;
                     }
@@ -595,306 +463,4 @@ async fn read(
     }
     let _ = ws.close(None).await;
     end
-}
-
-/// Checks and decodes one binary frame and starts its verification. `Ok(true)`: the frame
-/// was dropped for a fault of the host's; `Err` ends the connection.
-fn receive(
-    inner: &Inner,
-    ctx: &Arc<HostContext>,
-    bytes: bytes::Bytes,
-    last_seq: &mut Option<i64>,
-    pipeline: &mut Pipeline,
-) -> Result<bool, End> {
-    let host = ctx.hostname.as_str();
-    ctx.traffic.events.fetch_add(1, Ordering::Relaxed);
-    if bytes.len() > MAX_FRAME_SIZE {
-        let detail = format!("{} bytes", bytes.len());
-        inner
-            .counters
-            .record(DropReason::FrameTooLarge, host, None, &detail);
-        return Ok(true);
-    }
-    let message = match decode_frame_bytes(&bytes) {
-        Ok(message) => message,
-        Err(e) => {
-            inner
-                .counters
-                .record(DropReason::BadFrame, host, None, &e.to_string());
-            return Ok(true);
-        }
-    };
-    match &message {
-        Message::Commit(_) => ctx.traffic.commits.fetch_add(1, Ordering::Relaxed),
-        Message::Sync(_) => ctx.traffic.syncs.fetch_add(1, Ordering::Relaxed),
-        _ => 0,
-    };
-    if let Message::Error(error) = &message {
-        if error.error == FUTURE_CURSOR {
-            return Err(End::FutureCursor);
-        }
-        return Err(End::Lost(format!(
-            "upstream error {}: {}",
-            error.error,
-            error.message.as_deref().unwrap_or("")
-        )));
-    }
-    let seq = message.seq();
-    if let (Some(seq), Some(last)) = (seq, *last_seq) {
-        if seq <= last {
-            inner.counters.record(
-                DropReason::SeqNotIncreasing,
-                host,
-                message.did(),
-                &format!("seq {seq} after {last}"),
-            );
-            // A host whose seq goes back was probably reset: reconnecting from the stored
-            // cursor either resumes or gets `FutureCursor`, which restarts from live.
-            return Err(End::Lost(format!("upstream seq went back to {seq}")));
-        }
-    }
-    if seq.is_some() {
-        *last_seq = seq;
-    }
-    pipeline.start(inner, ctx, message);
-    Ok(false)
-}
-
-/// Settles the oldest event in flight (whose verification gave `verdict`): account limit,
-/// event log, batch. `Ok(true)`: the event was dropped for a fault of the host's; `Err` ends
-/// the connection.
-fn settle_head(
-    inner: &Inner,
-    ctx: &HostContext,
-    pipeline: &mut Pipeline,
-    verdict: Result<Verdict, JoinError>,
-    batch: &mut Batch,
-) -> Result<bool, End> {
-    let Some(entry) = pipeline.queue.pop_front() else {
-        return Ok(false);
-    };
-    let mut faulty = false;
-    pipeline.forget(&entry);
-    let handling = entry.received.elapsed();
-    // The log stamps the event with when its frame was read, so that a consumer's flush time
-    // minus it is the upstream-to-consumer latency.
-    let received_at = SystemTime::now() - handling;
-    let handling = handling.as_secs_f64();
-    crate::metrics::instruments()
-        .event_seconds
-        .observe(handling);
-    ctx.handle_duration.observe(handling);
-    let host = ctx.hostname.as_str();
-    let Verdict {
-        outcome,
-        discontinuity,
-    } = verdict.unwrap_or_else(|e| {
-        Verdict::from(Outcome::Drop {
-            reason: DropReason::Internal,
-            did: entry.did.clone(),
-            detail: format!("verification task failed: {e}"),
-        })
-    });
-    if let Outcome::Unavailable { detail } = outcome {
-        return Err(End::StoreUnavailable(detail));
-    }
-    let Admission { outcome, throttled } = admit_new_account(ctx, outcome);
-    if throttled {
-        inner
-            .counters
-            .throttled_new_accounts
-            .fetch_add(1, Ordering::Relaxed);
-    }
-    match outcome {
-        Outcome::Accept {
-            did,
-            kind,
-            mut message,
-            state,
-            update,
-            new_account,
-        } => {
-            if discontinuity {
-                inner
-                    .counters
-                    .discontinuities
-                    .fetch_add(1, Ordering::Relaxed);
-            }
-            // The origin lets a restart redo the store write if the process dies before it.
-            let origin = entry.seq.map(|seq| recovery::origin(ctx.id, seq, &update));
-            let _append = tracing::debug_span!(parent: &entry.span, "eventlog.append").entered();
-            let mut assigned = None;
-            let appended = inner
-                .log
-                .append_from(&did, kind, origin, received_at, |seq| {
-                    // Under the log's append lock: see `Unapplied::insert`.
-                    assigned = Some(seq);
-                    inner.unapplied.insert(seq, ctx.id);
-                    message.set_seq(seq);
-                    encode_frame(&message)
-                });
-            if let (Err(_), Some(seq)) = (&appended, assigned) {
-                inner.unapplied.remove(&[seq]);
-            }
-            match appended {
-                Ok(ticket) => {
-                    batch.relay_seqs.push(ticket.seq());
-                    batch.last_ticket = Some(ticket);
-                    note_update(inner, ctx, batch, did, state, update, new_account);
-                    inner.counters.accepted.fetch_add(1, Ordering::Relaxed);
-                    #[cfg(test)]
-                    super::faults::accepted(host);
-                }
-                Err(
-                    e @ (atrelay_eventlog::Error::Closed | atrelay_eventlog::Error::Failed { .. }),
-                ) => return Err(End::LogFailed(e.to_string())),
-                Err(e) => {
-                    inner
-                        .counters
-                        .record(DropReason::Internal, host, Some(&did), &e.to_string())
-                }
-            }
-        }
-        Outcome::Drop {
-            reason,
-            did,
-            detail,
-        } => {
-            faulty = reason.blames_host();
-            inner.counters.record(reason, host, did.as_deref(), &detail)
-        }
-        Outcome::Ignore | Outcome::Unavailable { .. } => {}
-    }
-    if let Some(seq) = entry.seq {
-        batch.upstream_seq = Some(seq);
-        batch.started.get_or_insert_with(Instant::now);
-    }
-    Ok(faulty)
-}
-
-fn note_update(
-    inner: &Inner,
-    ctx: &HostContext,
-    batch: &mut Batch,
-    did: String,
-    state: super::AccountState,
-    update: AccountUpdate,
-    new_account: bool,
-) {
-    if new_account {
-        ctx.account_count.fetch_add(1, Ordering::Relaxed);
-        inner.counters.new_accounts.fetch_add(1, Ordering::Relaxed);
-    }
-    inner.accounts.put_pending(&did, state);
-    batch.updates.push(update);
-    batch.dids.push(did);
-    batch.started.get_or_insert_with(Instant::now);
-}
-
-/// Waits until the batch's events are durable, then writes account state, the cursor and
-/// the batch's place in the log ([`LogProgress`]) in one transaction. A failing store is
-/// retried with capped backoff for as long as it takes (the connection is not read meanwhile,
-/// which back-pressures the host); on shutdown it gives up after one more try and leaves the
-/// batch to recovery at the next start, which finds its events in the log.
-async fn flush(
-    link: Link<'_>,
-    batch: &mut Batch,
-    cursor: &mut Option<i64>,
-    shutdown: &mut watch::Receiver<bool>,
-) -> Result<(), End> {
-    let Link {
-        inner, ctx, health, ..
-    } = link;
-    let batch = std::mem::take(batch);
-    if batch.is_empty() {
-        return Ok(());
-    }
-    if let Some(ticket) = &batch.last_ticket {
-        ticket
-            .durable()
-            .await
-            .map_err(|e| End::LogFailed(e.to_string()))?;
-    }
-    let cursors: Vec<HostCursor> = batch
-        .upstream_seq
-        .map(|seq| HostCursor {
-            host_id: ctx.id,
-            seq,
-        })
-        .into_iter()
-        .collect();
-    let hosts: Vec<HostLogSeq> = batch
-        .relay_seqs
-        .last()
-        .map(|&relay_seq| HostLogSeq {
-            host_id: ctx.id,
-            relay_seq,
-        })
-        .into_iter()
-        .collect();
-    let mut failures: u32 = 0;
-    loop {
-        // Read the head before the unapplied set: see `Unapplied::watermark`.
-        let head = inner.log.newest_seq();
-        let progress = LogProgress {
-            hosts: hosts.clone(),
-            watermark: Some(inner.unapplied.watermark(head)),
-        };
-        let started = Instant::now();
-        let written = tracing::Instrument::instrument(
-            inner
-                .store
-                .apply_logged_batch(&batch.updates, &cursors, &progress),
-            tracing::debug_span!(
-                "store.batch",
-                host = %ctx.hostname,
-                events = batch.updates.len()
-            ),
-        )
-        .await;
-        crate::metrics::instruments()
-            .store_batch_seconds
-            .observe(started.elapsed().as_secs_f64());
-        let error = match written {
-            Ok(_) => break,
-            Err(StoreError::HostNotFound { id }) if id == ctx.id => {
-                inner.unapplied.remove(&batch.relay_seqs);
-                return Err(End::HostGone);
-            }
-            Err(error) => error,
-        };
-        failures = failures.saturating_add(1);
-        inner
-            .counters
-            .store_write_retries
-            .fetch_add(1, Ordering::Relaxed);
-        health.set(
-            LinkState::StoreRetry,
-            Some(format!("store write failed {failures} times: {error}")),
-        );
-        if *shutdown.borrow() {
-            tracing::warn!(host = %ctx.hostname, %error, "store write failed at shutdown; recovery redoes it at the next start");
-            return Err(End::Shutdown);
-        }
-        if failures == 1 || failures.is_power_of_two() {
-            tracing::warn!(host = %ctx.hostname, %error, failures, "store write failed; retrying");
-        }
-        let wait = backoff::delay(failures, STORE_RETRY_BASE, STORE_RETRY_MAX);
-        tokio::select! {
-            _ = tokio::time::sleep(wait) => {}
-            _ = shutdown.changed() => {}
-        }
-    }
-    if failures > 0 {
-        tracing::info!(host = %ctx.hostname, failures, "store write succeeded again");
-        health.set(LinkState::Connected, None);
-    }
-    inner.unapplied.remove(&batch.relay_seqs);
-    inner
-        .accounts
-        .written(batch.dids.iter().map(String::as_str));
-    if let Some(seq) = batch.upstream_seq {
-        *cursor = Some(seq);
-    }
-    Ok(())
 }

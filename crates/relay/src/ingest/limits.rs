@@ -8,13 +8,15 @@
 //! `#account` event says so for each, as indigo's `changeLimits` does.
 
 use std::sync::atomic::Ordering;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use atrelay_store::{AccountFilter, AccountStatus, StoreError};
 use atrelay_stream::{AccountStatus as WireStatus, Message};
 
 use super::counters::DropReason;
-use super::verify::{wire_status, HostContext, Outcome, KIND_ACCOUNT, KIND_COMMIT, KIND_SYNC};
+use super::events::{append_account_view, KIND_COMMIT, KIND_SYNC};
+use super::host::HostContext;
+use super::verify::Outcome;
 use super::{lock, Inner};
 
 /// The local reason of an account throttled by its host's account limit; accounts with it are
@@ -216,19 +218,7 @@ impl Inner {
 
     /// Passes on a `#account` with the relay's view of `account`.
     fn emit_account(&self, account: &atrelay_store::Account) {
-        let mut message = Message::Account(atrelay_stream::Account {
-            seq: 0,
-            did: account.did.clone(),
-            time: atrelay_repo::syntax::format_datetime(SystemTime::now()),
-            active: account.is_active(),
-            status: account.status().map(wire_status),
-            extra: Default::default(),
-        });
-        let appended = self.log.append(&account.did, KIND_ACCOUNT, move |seq| {
-            message.set_seq(seq);
-            atrelay_stream::encode_frame(&message)
-        });
-        if let Err(e) = appended {
+        if let Err(e) = append_account_view(&self.log, account) {
             tracing::error!(did = %account.did, error = %e, "could not pass on #account");
         }
     }

@@ -9,8 +9,8 @@ use atrelay_store::{Host, HostStatus};
 use tokio::sync::{watch, Notify};
 
 use super::health::{HostLink, LinkState};
+use super::host::HostContext;
 use super::ratelimit::HostLimiter;
-use super::verify::HostContext;
 use super::{backoff, connection, recovery, Inner};
 
 /// First delay before a crashed host task is restarted.

@@ -5,76 +5,22 @@
 // involved; boxing them would only add an allocation per event.
 #![allow(clippy::large_enum_variant, clippy::result_large_err)]
 
-use std::sync::atomic::AtomicI64;
 use std::sync::Arc;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use atrelay_identity::{Identity, Resolver};
 use atrelay_repo::proof::{self, CommitMessage, ProofError, ProofLimits, VerifiedCommit};
 use atrelay_repo::syntax::{validate_did, Tid};
-use atrelay_store::{AccountStatus, AccountUpdate, RepoState};
-use atrelay_stream::{AccountStatus as WireStatus, Message};
+use atrelay_store::{AccountUpdate, RepoState};
+use atrelay_stream::Message;
 
 use super::accounts::{AccountCache, AccountState};
 use super::counters::DropReason;
+use super::events::{
+    reported_status, wire_status, KIND_ACCOUNT, KIND_COMMIT, KIND_IDENTITY, KIND_SYNC,
+};
+use super::host::HostContext;
 use super::IngestConfig;
-
-/// Event-log kind byte of `#commit` (indigo's numbering).
-pub const KIND_COMMIT: u8 = 1;
-/// Event-log kind byte of `#identity`.
-pub const KIND_IDENTITY: u8 = 4;
-/// Event-log kind byte of `#account`.
-pub const KIND_ACCOUNT: u8 = 5;
-/// Event-log kind byte of `#sync`.
-pub const KIND_SYNC: u8 = 6;
-
-/// The host an event arrived from, as the checks need it; shared (in an `Arc`) by the host's
-/// task, its verifications in flight and the admin side, which may change the limit.
-#[derive(Debug)]
-pub struct HostContext {
-    /// The host's id.
-    pub id: i64,
-    /// The host's name as stored (`pds.example.com`, `localhost:2583`).
-    pub hostname: String,
-    /// Trusted hosts get the higher event rates.
-    pub trusted: bool,
-    /// New accounts beyond this many are throttled.
-    pub account_limit: AtomicI64,
-    /// Accounts the host serves, counted up as new ones arrive.
-    pub account_count: AtomicI64,
-    /// What the host has sent, for metrics.
-    pub traffic: HostTraffic,
-    /// indigo's `events_handle_duration` for this host, looked up once.
-    pub handle_duration: prometheus::Histogram,
-}
-
-/// Counts of what one host has sent since it was followed (all frames, before any check).
-#[derive(Debug, Default)]
-pub struct HostTraffic {
-    /// Binary frames read.
-    pub events: std::sync::atomic::AtomicU64,
-    /// `#commit` frames among them.
-    pub commits: std::sync::atomic::AtomicU64,
-    /// `#sync` frames among them.
-    pub syncs: std::sync::atomic::AtomicU64,
-}
-
-impl HostContext {
-    /// The context of `host` as its task starts.
-    pub fn new(host: &atrelay_store::Host) -> HostContext {
-        HostContext {
-            id: host.id,
-            hostname: host.hostname.clone(),
-            trusted: host.trusted,
-            account_limit: AtomicI64::new(host.limits.account_limit),
-            account_count: AtomicI64::new(host.account_count),
-            traffic: HostTraffic::default(),
-            handle_duration: crate::metrics::instruments()
-                .events_handle_duration
-                .with_label_values(&[host.hostname.as_str()]),
-        }
-    }
-}
 
 /// What to do with one event.
 #[derive(Debug)]
@@ -466,20 +412,7 @@ impl Verifier {
         account: atrelay_stream::Account,
     ) -> Outcome {
         let mut next = state;
-        next.upstream_status = if account.active {
-            AccountStatus::Active
-        } else {
-            match &account.status {
-                Some(WireStatus::Takendown) => AccountStatus::Takendown,
-                Some(WireStatus::Suspended) => AccountStatus::Suspended,
-                Some(WireStatus::Deleted) => AccountStatus::Deleted,
-                Some(WireStatus::Desynchronized) => AccountStatus::Desynchronized,
-                Some(WireStatus::Throttled) => AccountStatus::Throttled,
-                Some(WireStatus::Deactivated) | Some(WireStatus::Other(_)) | None => {
-                    AccountStatus::Deactivated
-                }
-            }
-        };
+        next.upstream_status = reported_status(account.active, account.status.as_ref());
         // Passed on as the relay sees the account (local status included), like indigo: a
         // consumer that never saw the account before learns its state from it.
         let after = (next.is_active(), next.combined_status());
@@ -552,18 +485,5 @@ fn failure_outcome(did: &str, failure: Failure) -> Outcome {
             };
             Outcome::dropped(reason, did, err.to_string())
         }
-    }
-}
-
-/// The wire form of a stored status.
-pub(crate) fn wire_status(status: AccountStatus) -> WireStatus {
-    match status {
-        AccountStatus::Takendown => WireStatus::Takendown,
-        AccountStatus::Suspended => WireStatus::Suspended,
-        AccountStatus::Deleted => WireStatus::Deleted,
-        AccountStatus::Deactivated => WireStatus::Deactivated,
-        AccountStatus::Desynchronized => WireStatus::Desynchronized,
-        AccountStatus::Throttled => WireStatus::Throttled,
-        AccountStatus::Active => WireStatus::Other("active".to_owned()),
     }
 }

@@ -147,7 +147,7 @@ impl TestRelay {
         let mut log_config = atrelay_eventlog::Config::new(log_dir.path().join("events"));
         log_config.durability = Durability::OsBuffered;
         log_config.segment_bytes = 64 << 10;
-        log_config.takedown_visible_kinds = vec![atrelay::ingest::verify::KIND_ACCOUNT];
+        log_config.takedown_visible_kinds = vec![atrelay::ingest::events::KIND_ACCOUNT];
         let log = EventLog::open(log_config).unwrap();
         let ingest = match &setup {
             Some(setup) => Ingest::new(
