@@ -1,10 +1,12 @@
 //! The atrelay service: configuration, the HTTP server and its handlers.
 //!
-//! The binary in `main.rs` only parses the command line and calls into this crate.
+//! The binary in `main.rs` only parses the command line and calls into this crate; [`app`]
+//! assembles the relay.
 #![deny(missing_docs)]
 
 pub mod admin;
 pub mod api;
+pub mod app;
 pub mod cli;
 pub mod collection_crawl;
 pub mod collection_feed;

@@ -145,7 +145,7 @@ pub(super) async fn run_host(
                     }
                     End::LogFailed(reason) => {
                         // Nothing can be accepted without the log; the process exits on it
-                        // (main), and a restart recovers from what the log holds.
+                        // (`app::Relay::run`), and a restart recovers from what the log holds.
                         tracing::error!(host = %host.hostname, %reason, "event log failed; ingest stops");
                         health.set(
                             LinkState::Stopped,
