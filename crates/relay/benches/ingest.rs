@@ -14,7 +14,8 @@ use std::time::{Duration, Instant};
 
 use atrelay::ingest::{http_resolver, Ingest, IngestConfig, RatePolicy};
 use atrelay_eventlog::{Durability, EventLog};
-use atrelay_store::{ConnectOptions, HostLimits, HostStatus, NewHost, Store};
+use atrelay_store::testing::{ScratchStore, DATABASE_URL_ENV};
+use atrelay_store::{HostLimits, HostStatus, NewHost};
 use atrelay_testkit::load::{create_accounts, run, LoadConfig};
 use atrelay_testkit::{FakeDirectory, FakePds};
 
@@ -25,33 +26,15 @@ fn env_usize(name: &str, default: usize) -> usize {
         .unwrap_or(default)
 }
 
-/// Runs one statement on the PostgreSQL server at `url`.
-async fn admin_statement(url: &str, sql: &str) {
-    let admin = sqlx::PgPool::connect(url).await.unwrap();
-    sqlx::query(sql).execute(&admin).await.unwrap();
-    admin.close().await;
-}
-
-/// A store on a scratch SQLite file, or on a scratch PostgreSQL schema (returned with its
-/// server's URL, to drop afterwards).
-async fn scratch_store(dir: &std::path::Path, run: usize) -> (Store, Option<(String, String)>) {
-    match std::env::var("TEST_DATABASE_URL") {
-        Ok(url) => {
-            let schema = format!("atrelay_ingest_bench_{}_{run}", std::process::id());
-            admin_statement(&url, &format!("DROP SCHEMA IF EXISTS {schema} CASCADE")).await;
-            admin_statement(&url, &format!("CREATE SCHEMA {schema}")).await;
-            let options = ConnectOptions {
-                max_connections: Some(8),
-                postgres_schema: Some(schema.clone()),
-            };
-            let store = Store::open(&url, &options).await.unwrap();
-            (store, Some((url, schema)))
-        }
-        Err(_) => {
-            let url = format!("sqlite://{}", dir.join("relay.sqlite").display());
-            let store = Store::open(&url, &ConnectOptions::default()).await.unwrap();
-            (store, None)
-        }
+/// A store on a scratch PostgreSQL schema when `TEST_DATABASE_URL` is set, else on a scratch
+/// SQLite file.
+async fn scratch_store() -> ScratchStore {
+    if std::env::var(DATABASE_URL_ENV).is_ok() {
+        ScratchStore::postgres("atrelay_ingest_bench", 8)
+            .await
+            .expect("TEST_DATABASE_URL is set")
+    } else {
+        ScratchStore::sqlite().await
     }
 }
 
@@ -62,14 +45,10 @@ struct Figures {
     peak_in_flight: u64,
 }
 
-async fn ingest_once(
-    directory: &FakeDirectory,
-    pds: &FakePds,
-    window: usize,
-    run: usize,
-) -> Figures {
+async fn ingest_once(directory: &FakeDirectory, pds: &FakePds, window: usize) -> Figures {
     let dir = tempfile::tempdir().unwrap();
-    let (store, scratch) = scratch_store(dir.path(), run).await;
+    let db = scratch_store().await;
+    let store = db.store.clone();
     let mut log_config = atrelay_eventlog::Config::new(dir.path().join("events"));
     log_config.durability = Durability::OsBuffered;
     let log = EventLog::open(log_config).unwrap();
@@ -117,10 +96,7 @@ async fn ingest_once(
     assert_eq!(dropped, 0, "{:?}", ingest.counters().snapshot());
     ingest.shutdown().await;
     log.close().unwrap();
-    store.close().await;
-    if let Some((url, schema)) = scratch {
-        admin_statement(&url, &format!("DROP SCHEMA {schema} CASCADE")).await;
-    }
+    db.finish().await;
     Figures {
         events,
         in_log,
@@ -171,8 +147,8 @@ fn main() {
             report.block_bytes / 1024,
             pds.head_seq()
         );
-        for (run, window) in [(0, 1), (1, IngestConfig::default().verify_window)] {
-            let f = ingest_once(&directory, &pds, window, run).await;
+        for window in [1, IngestConfig::default().verify_window] {
+            let f = ingest_once(&directory, &pds, window).await;
             let per_sec = |d: Duration| f.events as f64 / d.as_secs_f64();
             println!(
                 "verify window {window:>3}: {} events in the log in {:.2?} ({:.0} events/s), \

@@ -15,6 +15,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+use atrelay_store::testing::OwnDatabase;
 use atrelay_stream::{decode_frame_bytes, Message};
 use atrelay_testkit::{sample_record, AccountOptions, FakeDirectory, FakePds};
 use futures_util::StreamExt;
@@ -258,69 +259,12 @@ async fn kill_nine_mid_ingest_neither_loses_nor_repeats_sqlite() {
     kill_nine_mid_ingest(&url).await;
 }
 
-/// A PostgreSQL database of this test's own, dropped at the end.
-struct OwnDatabase {
-    admin: sqlx::PgConnection,
-    name: String,
-    url: String,
-}
-
-impl OwnDatabase {
-    async fn create(tag: &str) -> Option<OwnDatabase> {
-        use sqlx::Connection;
-        let Ok(admin_url) = std::env::var("TEST_DATABASE_URL") else {
-            eprintln!("skipping: TEST_DATABASE_URL not set");
-            return None;
-        };
-        let name = format!("atrelay_{tag}_{}", std::process::id());
-        let mut admin = sqlx::PgConnection::connect(&admin_url).await.unwrap();
-        for sql in [
-            format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
-            format!("CREATE DATABASE {name}"),
-        ] {
-            sqlx::query(&sql).execute(&mut admin).await.unwrap();
-        }
-        let slash = admin_url
-            .rfind('/')
-            .expect("TEST_DATABASE_URL names a database");
-        let url = format!("{}/{name}", &admin_url[..slash]);
-        Some(OwnDatabase { admin, name, url })
-    }
-
-    async fn run(&mut self, sql: &str) {
-        sqlx::query(sql).execute(&mut self.admin).await.unwrap();
-    }
-
-    /// Refuses new connections and ends the open ones.
-    async fn refuse_connections(&mut self) {
-        let name = self.name.clone();
-        self.run(&format!("ALTER DATABASE {name} ALLOW_CONNECTIONS false"))
-            .await;
-        self.run(&format!(
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}'"
-        ))
-        .await;
-    }
-
-    async fn allow_connections(&mut self) {
-        let name = self.name.clone();
-        self.run(&format!("ALTER DATABASE {name} ALLOW_CONNECTIONS true"))
-            .await;
-    }
-
-    async fn drop_database(mut self) {
-        let name = self.name.clone();
-        self.run(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-            .await;
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_nine_mid_ingest_neither_loses_nor_repeats_postgres() {
     let Some(db) = OwnDatabase::create("crash").await else {
         return;
     };
-    kill_nine_mid_ingest(&db.url).await;
+    kill_nine_mid_ingest(db.url()).await;
     db.drop_database().await;
 }
 
@@ -333,7 +277,7 @@ async fn a_postgres_outage_mid_ingest_pauses_and_resumes_by_itself() {
     let total: usize = upstream_keys(&hosts).values().sum();
     let data = tempfile::tempdir().unwrap();
     let persist = data.path().join("persist");
-    let mut relay = start(&db.url, &persist, &relay_args(&directory));
+    let mut relay = start(db.url(), &persist, &relay_args(&directory));
     crawl_all(&relay, &hosts).await;
     wait_for_seq(&mut relay, (total / 4) as i64).await;
 

@@ -12,6 +12,7 @@ use std::{
 };
 
 use atrelay::tasks::TaskState;
+use atrelay_store::testing::OwnDatabase;
 use serde_json::Value;
 use support::TestRelay;
 
@@ -128,44 +129,22 @@ async fn a_removed_data_directory_neither_spins_nor_blocks_shutdown() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn readiness_fails_while_postgres_refuses_connections() {
-    let Ok(admin_url) = std::env::var("TEST_DATABASE_URL") else {
-        eprintln!("skipping: TEST_DATABASE_URL not set");
+    let Some(mut db) = OwnDatabase::create("lifecycle").await else {
         return;
     };
-    use sqlx::Connection;
-    let name = format!("atrelay_lifecycle_{}", std::process::id());
-    let mut admin = sqlx::PgConnection::connect(&admin_url).await.unwrap();
-    for sql in [
-        format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
-        format!("CREATE DATABASE {name}"),
-    ] {
-        sqlx::query(&sql).execute(&mut admin).await.unwrap();
-    }
-    let db_url = match admin_url.rfind('/') {
-        Some(slash) => format!("{}/{name}", &admin_url[..slash]),
-        None => panic!("TEST_DATABASE_URL has no database name: {admin_url}"),
-    };
     let data = tempfile::tempdir().unwrap();
-    let relay = Relay::start(&db_url, &data.path().join("persist"), &[]);
+    let relay = Relay::start(db.url(), &data.path().join("persist"), &[]);
     wait_ready(&relay.api, "ready", |status, _| status == 200).await;
 
     // Our own database only: refuse new connections and end the relay's.
-    for sql in [
-        format!("ALTER DATABASE {name} ALLOW_CONNECTIONS false"),
-        format!("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}'"),
-    ] {
-        sqlx::query(&sql).execute(&mut admin).await.unwrap();
-    }
+    db.refuse_connections().await;
     let body = wait_ready(&relay.api, "failing", |status, _| status == 503).await;
     assert_eq!(failing(&body), ["database"], "{body}");
     let (status, body) = get_json(&format!("{}/xrpc/_health", relay.api)).await;
     assert_eq!(status, 500);
     assert_eq!(body["status"], "error");
 
-    sqlx::query(&format!("ALTER DATABASE {name} ALLOW_CONNECTIONS true"))
-        .execute(&mut admin)
-        .await
-        .unwrap();
+    db.allow_connections().await;
     wait_ready(&relay.api, "ready again", |status, _| status == 200).await;
 
     let (code, took, output) = tokio::task::spawn_blocking(move || relay.terminate())
@@ -173,10 +152,7 @@ async fn readiness_fails_while_postgres_refuses_connections() {
         .unwrap();
     assert_eq!(code, Some(0), "{output}");
     assert!(took < Duration::from_secs(SHUTDOWN_TIMEOUT_SECS + 5));
-    sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-        .execute(&mut admin)
-        .await
-        .unwrap();
+    db.drop_database().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

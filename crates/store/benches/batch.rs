@@ -7,7 +7,8 @@
 use std::time::{Duration, Instant};
 
 use atrelay_store::{
-    AccountUpdate, ConnectOptions, HostCursor, HostLimits, HostStatus, NewHost, RepoState, Store,
+    testing::ScratchStore, AccountUpdate, HostCursor, HostLimits, HostStatus, NewHost, RepoState,
+    Store,
 };
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use tokio::runtime::Runtime;
@@ -100,34 +101,15 @@ fn bench_backend(c: &mut Criterion, runtime: &Runtime, name: &str, store: &Store
 fn apply_batch(c: &mut Criterion) {
     let runtime = Runtime::new().unwrap();
 
-    let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}", dir.path().join("bench.sqlite").display());
-    let sqlite = runtime
-        .block_on(Store::open(&url, &ConnectOptions::default()))
-        .unwrap();
-    bench_backend(c, &runtime, "sqlite", &sqlite);
-    runtime.block_on(sqlite.close());
+    let sqlite = runtime.block_on(ScratchStore::sqlite());
+    bench_backend(c, &runtime, "sqlite", &sqlite.store);
+    runtime.block_on(sqlite.finish());
 
-    let Ok(url) = std::env::var("TEST_DATABASE_URL") else {
-        eprintln!("skipping PostgreSQL: TEST_DATABASE_URL not set");
+    let Some(postgres) = runtime.block_on(ScratchStore::postgres("atrelay_store_bench", 4)) else {
         return;
     };
-    let schema = format!("atrelay_store_bench_{}", std::process::id());
-    runtime.block_on(admin(&url, &format!("CREATE SCHEMA {schema}")));
-    let options = ConnectOptions {
-        max_connections: Some(4),
-        postgres_schema: Some(schema.clone()),
-    };
-    let postgres = runtime.block_on(Store::open(&url, &options)).unwrap();
-    bench_backend(c, &runtime, "postgres", &postgres);
-    runtime.block_on(postgres.close());
-    runtime.block_on(admin(&url, &format!("DROP SCHEMA {schema} CASCADE")));
-}
-
-async fn admin(url: &str, sql: &str) {
-    let pool = sqlx::PgPool::connect(url).await.unwrap();
-    sqlx::query(sql).execute(&pool).await.unwrap();
-    pool.close().await;
+    bench_backend(c, &runtime, "postgres", &postgres.store);
+    runtime.block_on(postgres.finish());
 }
 
 criterion_group!(benches, apply_batch);

@@ -64,6 +64,8 @@ mod hostname;
 mod settings;
 mod status;
 mod store;
+#[cfg(feature = "testing")]
+pub mod testing;
 
 pub use account::{Account, AccountFilter, AccountPage, RepoState};
 pub use batch::{AccountUpdate, BatchOutcome, HostCursor, HostLogSeq, LogProgress};

@@ -1,5 +1,5 @@
 //! The operator API under `/admin/*`, behind HTTP Basic auth ([`auth`]). Routes and JSON shapes
-//! follow indigo's relay (`../shared/reference/indigo-relay.md` §2.2) so its dashboard and
+//! follow indigo's relay (its `/admin` routes, see docs/api.md) so its dashboard and
 //! scripts work; where indigo keeps a change only in memory (the enabled switch, the per-day
 //! limit) ours is stored and survives a restart.
 //!

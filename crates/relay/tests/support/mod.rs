@@ -5,8 +5,6 @@
 
 pub mod process;
 
-use std::sync::atomic::{AtomicU32, Ordering};
-
 use atrelay::{
     consumers::{ConsumerLimits, Consumers},
     firehose::FirehoseConfig,
@@ -15,7 +13,8 @@ use atrelay::{
     state::AppState,
 };
 use atrelay_eventlog::{Durability, EventLog};
-use atrelay_store::{ConnectOptions, Store};
+use atrelay_store::testing::ScratchStore;
+use atrelay_store::Store;
 
 /// The admin password of every test relay.
 pub const ADMIN_PASSWORD: &str = "test-admin-password";
@@ -32,7 +31,7 @@ pub struct TestRelay {
     pub state: AppState,
     log_dir: tempfile::TempDir,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
-    cleanup: Cleanup,
+    db: ScratchStore,
     setup: Option<IngestSetup>,
 }
 
@@ -93,54 +92,30 @@ macro_rules! both_backends_ingest {
     };
 }
 
-enum Cleanup {
-    Sqlite(#[allow(dead_code)] tempfile::TempDir),
-    Postgres { url: String, schema: String },
-}
-
 impl TestRelay {
     /// A relay on a fresh SQLite file.
     pub async fn sqlite() -> TestRelay {
-        let dir = tempfile::tempdir().unwrap();
-        let url = format!("sqlite://{}", dir.path().join("relay.sqlite").display());
-        let store = Store::open(&url, &ConnectOptions::default()).await.unwrap();
-        TestRelay::start(store, Cleanup::Sqlite(dir)).await
+        TestRelay::start(ScratchStore::sqlite().await).await
     }
 
     /// A relay on a fresh PostgreSQL schema, or `None` (with a notice) without `TEST_DATABASE_URL`.
     pub async fn postgres() -> Option<TestRelay> {
-        let Ok(url) = std::env::var("TEST_DATABASE_URL") else {
-            eprintln!("skipping: TEST_DATABASE_URL not set");
-            return None;
-        };
-        static COUNTER: AtomicU32 = AtomicU32::new(0);
-        let schema = format!(
-            "atrelay_relay_test_{}_{}",
-            std::process::id(),
-            COUNTER.fetch_add(1, Ordering::Relaxed)
-        );
-        admin_statement(&url, &format!("DROP SCHEMA IF EXISTS {schema} CASCADE")).await;
-        admin_statement(&url, &format!("CREATE SCHEMA {schema}")).await;
-        let options = ConnectOptions {
-            max_connections: Some(4),
-            postgres_schema: Some(schema.clone()),
-        };
-        let store = Store::open(&url, &options).await.unwrap();
-        Some(TestRelay::start(store, Cleanup::Postgres { url, schema }).await)
+        let db = ScratchStore::postgres("atrelay_relay_test", 4).await?;
+        Some(TestRelay::start(db).await)
     }
 
-    async fn start(store: Store, cleanup: Cleanup) -> TestRelay {
-        TestRelay::launch(store, cleanup, tempfile::tempdir().unwrap(), None).await
+    async fn start(db: ScratchStore) -> TestRelay {
+        TestRelay::launch(db, tempfile::tempdir().unwrap(), None).await
     }
 
-    /// Starts the server on `store` and an event log in `log_dir`, with ingest set up as
-    /// `setup` says (without it, ingest follows nothing unless asked).
+    /// Starts the server on the store of `db` and an event log in `log_dir`, with ingest set
+    /// up as `setup` says (without it, ingest follows nothing unless asked).
     async fn launch(
-        store: Store,
-        cleanup: Cleanup,
+        db: ScratchStore,
         log_dir: tempfile::TempDir,
         setup: Option<IngestSetup>,
     ) -> TestRelay {
+        let store = db.store.clone();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
@@ -213,7 +188,7 @@ impl TestRelay {
             state,
             log_dir,
             stop: Some(stop),
-            cleanup,
+            db,
             setup,
         }
     }
@@ -279,19 +254,8 @@ impl TestRelay {
             backfill.shutdown().await;
         }
         self.log.close().unwrap();
-        self.store.close().await;
-        if let Cleanup::Postgres { url, schema } = &self.cleanup {
-            admin_statement(url, &format!("DROP SCHEMA {schema} CASCADE")).await;
-        }
+        self.db.finish().await;
     }
-}
-
-async fn admin_statement(url: &str, sql: &str) {
-    let pool = sqlx::PgPool::connect(url)
-        .await
-        .expect("TEST_DATABASE_URL must be reachable");
-    sqlx::query(sql).execute(&pool).await.unwrap();
-    pool.close().await;
 }
 
 /// Declares a test module running `$test(&TestRelay)` once on SQLite and once on PostgreSQL.
@@ -321,12 +285,8 @@ macro_rules! both_backends {
 impl TestRelay {
     /// A relay on a fresh SQLite file that ingests as `setup` says.
     pub async fn sqlite_ingest(setup: IngestSetup) -> TestRelay {
-        let dir = tempfile::tempdir().unwrap();
-        let url = format!("sqlite://{}", dir.path().join("relay.sqlite").display());
-        let store = Store::open(&url, &ConnectOptions::default()).await.unwrap();
         TestRelay::launch(
-            store,
-            Cleanup::Sqlite(dir),
+            ScratchStore::sqlite().await,
             tempfile::tempdir().unwrap(),
             Some(setup),
         )
@@ -362,24 +322,12 @@ impl TestRelay {
                 "event log close failed: {error}"
             );
         }
-        self.store.close().await;
         let TestRelay {
-            cleanup, log_dir, ..
+            mut db, log_dir, ..
         } = self;
-        let store = match &cleanup {
-            Cleanup::Sqlite(dir) => {
-                let url = format!("sqlite://{}", dir.path().join("relay.sqlite").display());
-                Store::open(&url, &ConnectOptions::default()).await.unwrap()
-            }
-            Cleanup::Postgres { url, schema } => {
-                let options = ConnectOptions {
-                    max_connections: Some(4),
-                    postgres_schema: Some(schema.clone()),
-                };
-                Store::open(url, &options).await.unwrap()
-            }
-        };
-        TestRelay::launch(store, cleanup, log_dir, setup).await
+        // Closes the store and opens the same database again.
+        db.reconnect().await;
+        TestRelay::launch(db, log_dir, setup).await
     }
 }
 
