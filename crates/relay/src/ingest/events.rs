@@ -76,14 +76,10 @@ mod tests {
 
     #[test]
     fn every_stored_status_but_active_reads_back_from_its_wire_form() {
-        for status in [
-            AccountStatus::Takendown,
-            AccountStatus::Suspended,
-            AccountStatus::Deleted,
-            AccountStatus::Deactivated,
-            AccountStatus::Desynchronized,
-            AccountStatus::Throttled,
-        ] {
+        for status in AccountStatus::ALL
+            .into_iter()
+            .filter(|status| *status != AccountStatus::Active)
+        {
             assert_eq!(
                 reported_status(false, Some(&wire_status(status))),
                 status,
