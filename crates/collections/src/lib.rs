@@ -11,14 +11,15 @@
 //!   `getRepo` CAR.
 //! - [`Backfill`]: a per-host, rate-limited, resumable crawler (`listRepos`, then `getRepo`
 //!   per account) seeding exact counts, with a periodic re-check.
-//! - [`http`]: axum routes for the listing endpoints and the admin crawl routes.
+//!
+//! No HTTP server lives here: the relay serves the listing and crawl routes
+//! (`atrelay::api::collections`, `atrelay::admin::collections`).
 //!
 //! did:web and did:plc accounts are treated the same: a DID is a string.
 #![deny(missing_docs)]
 
 pub mod backfill;
 mod error;
-pub mod http;
 mod index;
 mod keys;
 mod meta;

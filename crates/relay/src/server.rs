@@ -14,7 +14,7 @@ use tower_http::{cors::CorsLayer, set_header::SetResponseHeaderLayer};
 
 use crate::{
     admin::{self, AdminAuth},
-    api::{crawl, hosts, repos},
+    api::{self, crawl, hosts, repos},
     dash,
     edge::{self, EdgeLimits},
     firehose, health,
@@ -71,7 +71,7 @@ fn public_routes(state: AppState) -> Router {
         )
         .route("/xrpc/com.atproto.sync.getRepo", get(repos::get_repo))
         .with_state(state)
-        .merge(atrelay_collections::http::router(collections))
+        .merge(api::collections::router(collections))
 }
 
 /// CORS for browser clients of the public API.

@@ -474,6 +474,11 @@ async fn a_new_host_is_backfilled_into_the_collection_index(
         progress.to_string().contains(pds.hostname()),
         "crawl progress names the host: {progress}"
     );
+    let refused = relay
+        .admin_post("/admin/collections/crawl", Some(json!({})))
+        .await;
+    assert_eq!(refused.status(), 400);
+    assert_eq!(json_of(refused).await["error"], "InvalidRequest");
     relay
 }
 

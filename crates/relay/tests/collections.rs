@@ -95,3 +95,79 @@ async fn collection_index_follows_verified_commits(
     assert_eq!(response.status(), 400);
     relay
 }
+
+/// The listing routes' paging and parameter checks, on an index filled directly.
+#[tokio::test]
+async fn listing_pages_and_refuses_bad_parameters() {
+    let relay = TestRelay::sqlite().await;
+    let mut clock = atrelay_testkit::TidClock::new(1);
+    for i in 0..5u32 {
+        let did = format!("did:plc:{i:024}");
+        let op = atrelay_collections::Op::new(
+            atrelay_collections::OpAction::Create,
+            format!("{CAPTAIN}/r{i}"),
+        );
+        relay
+            .state
+            .collections
+            .apply_commit(&did, &clock.next_tid().to_text(), None, &[op])
+            .unwrap();
+    }
+    let base = "/xrpc/com.atproto.sync.listReposByCollection";
+    let page = |query: String| {
+        let relay = &relay;
+        async move {
+            let response = relay.get(&format!("{base}?{query}")).await;
+            let status = response.status();
+            let body: serde_json::Value = response.json().await.unwrap();
+            (status, body)
+        }
+    };
+    let (status, body) = page(format!("collection={CAPTAIN}&limit=3")).await;
+    assert_eq!(status, 200);
+    assert_eq!(body["repos"].as_array().unwrap().len(), 3);
+    assert_eq!(
+        body["repos"][0],
+        serde_json::json!({ "did": format!("did:plc:{:024}", 0) })
+    );
+    let cursor = body["cursor"].as_str().unwrap().to_owned();
+    let (_, body) = page(format!("collection={CAPTAIN}&limit=3&cursor={cursor}")).await;
+    assert_eq!(body["repos"].as_array().unwrap().len(), 2);
+    assert!(body.get("cursor").is_none(), "the last page has no cursor");
+    let (_, body) = page(format!("collection={CAPTAIN}")).await;
+    assert_eq!(body["repos"].as_array().unwrap().len(), 5);
+    let (status, body) = page("collection=com.example.none".to_owned()).await;
+    assert_eq!(status, 200);
+    assert_eq!(body, serde_json::json!({ "repos": [] }));
+
+    for bad in [
+        "collection=not..an.nsid".to_owned(),
+        "collection=nsid".to_owned(),
+        String::new(),
+        format!("collection={CAPTAIN}&limit=0"),
+        format!("collection={CAPTAIN}&limit=2001"),
+        format!("collection={CAPTAIN}&limit=ten"),
+    ] {
+        let (status, body) = page(bad.clone()).await;
+        assert_eq!(status, 400, "{bad}");
+        assert_eq!(body["error"], "InvalidRequest", "{bad}");
+        assert!(body["message"].as_str().is_some_and(|m| !m.is_empty()));
+    }
+    let (_, body) = page("collection=nsid".to_owned()).await;
+    assert!(body["message"].as_str().unwrap().contains("NSID"));
+
+    for path in [
+        "/xrpc/com.atproto.sync.listCollections",
+        "/v1/listCollections",
+    ] {
+        let response = relay.get(path).await;
+        assert_eq!(response.status(), 200, "{path}");
+        let body: serde_json::Value = response.json().await.unwrap();
+        assert_eq!(body, serde_json::json!({ "collections": { CAPTAIN: 5 } }));
+    }
+    let response = relay
+        .get("/xrpc/com.atproto.sync.listCollections?limit=0")
+        .await;
+    assert_eq!(response.status(), 400);
+    relay.finish().await;
+}

@@ -1,8 +1,7 @@
-//! Integration tests of the collection index, its backfill and its HTTP routes.
+//! Integration tests of the collection index and its backfill (the HTTP routes are the relay's).
 
 mod backfill;
 mod common;
-mod http;
 mod index;
 mod outbound;
 mod pagination;

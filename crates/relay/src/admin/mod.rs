@@ -10,6 +10,7 @@
 //! - collections: `/admin/collections/crawl` (the collection index's backfill), when enabled.
 
 pub mod auth;
+pub mod collections;
 pub mod hosts;
 pub mod repos;
 pub mod subs;
@@ -30,7 +31,7 @@ pub fn router(state: AppState, auth: AdminAuth) -> Router {
         .route("/admin/consumers/list", get(list_consumers))
         .with_state(state);
     if let Some(backfill) = backfill {
-        router = router.merge(atrelay_collections::http::admin_router(backfill));
+        router = router.merge(collections::routes(backfill));
     }
     router
         .layer(middleware::from_fn_with_state(auth, auth::require_admin))

@@ -1,0 +1,131 @@
+//! The collection index's public routes (served from `atrelay-collections`' index):
+//!
+//! - `GET /xrpc/com.atproto.sync.listReposByCollection?collection=&limit=&cursor=`
+//!   → `{"repos": [{"did": ...}], "cursor": ...}`; `limit` 1..=2000 (default 500).
+//! - `GET /xrpc/com.atproto.sync.listCollections?limit=&cursor=` (not a lexicon method; the same
+//!   data as collectiondir's `/v1/listCollections`, also served there)
+//!   → `{"collections": {"nsid": repoCount, ...}, "cursor": ...}`; `limit` 1..=10000 (default 1000).
+
+use atrelay_collections::{CollectionIndex, IndexError, DEFAULT_LIST_LIMIT, MAX_LIST_LIMIT};
+use axum::extract::{Query, State};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::{json, Map, Value};
+
+use crate::xrpc::XrpcError;
+
+/// Default page size of the collections listing.
+const DEFAULT_COLLECTIONS_LIMIT: usize = 1000;
+/// Largest page size of the collections listing.
+const MAX_COLLECTIONS_LIMIT: usize = 10_000;
+
+/// The public routes of the collection index, with the index as state.
+pub fn router(index: CollectionIndex) -> Router {
+    Router::new()
+        .route(
+            "/xrpc/com.atproto.sync.listReposByCollection",
+            get(list_repos_by_collection),
+        )
+        .route(
+            "/xrpc/com.atproto.sync.listCollections",
+            get(list_collections),
+        )
+        .route("/v1/listCollections", get(list_collections))
+        .with_state(index)
+}
+
+/// Parses an optional page size within `1..=max`.
+fn parse_limit(raw: Option<&str>, default: usize, max: usize) -> Result<usize, XrpcError> {
+    let Some(raw) = raw else { return Ok(default) };
+    match raw.parse::<usize>() {
+        Ok(n) if (1..=max).contains(&n) => Ok(n),
+        _ => Err(XrpcError::invalid_request(format!(
+            "limit must be an integer between 1 and {max}"
+        ))),
+    }
+}
+
+/// The collection index cannot answer: the detail goes to the log.
+fn index_unavailable(error: &dyn std::fmt::Display) -> XrpcError {
+    tracing::error!(%error, "listReposByCollection failed");
+    XrpcError::new(
+        axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+        "InternalServerError",
+        "collection index unavailable",
+    )
+}
+
+/// Query parameters of `listReposByCollection`.
+#[derive(Deserialize)]
+pub struct ListReposParams {
+    collection: Option<String>,
+    limit: Option<String>,
+    cursor: Option<String>,
+}
+
+async fn list_repos_by_collection(
+    State(index): State<CollectionIndex>,
+    Query(params): Query<ListReposParams>,
+) -> Result<Response, XrpcError> {
+    let Some(collection) = params.collection.filter(|c| !c.is_empty()) else {
+        return Err(XrpcError::invalid_request("collection is required"));
+    };
+    let limit = parse_limit(params.limit.as_deref(), DEFAULT_LIST_LIMIT, MAX_LIST_LIMIT)?;
+    let cursor = params.cursor.filter(|c| !c.is_empty());
+    let page = tokio::task::spawn_blocking(move || {
+        index.list_repos(&collection, cursor.as_deref(), limit)
+    })
+    .await
+    .map_err(|error| index_unavailable(&error))?;
+    let page = match page {
+        Ok(page) => page,
+        Err(IndexError::InvalidCollection { collection, source }) => {
+            return Err(XrpcError::invalid_request(format!(
+                "collection {collection:?} is not a valid NSID: {source}"
+            )))
+        }
+        Err(IndexError::InvalidLimit { max, .. }) => {
+            return Err(XrpcError::invalid_request(format!(
+                "limit must be an integer between 1 and {max}"
+            )))
+        }
+        Err(error) => return Err(index_unavailable(&error)),
+    };
+    let repos: Vec<Value> = page.dids.iter().map(|did| json!({ "did": did })).collect();
+    let mut body = json!({ "repos": repos });
+    if let Some(cursor) = page.cursor {
+        body["cursor"] = json!(cursor);
+    }
+    Ok(Json(body).into_response())
+}
+
+/// Query parameters of `listCollections`.
+#[derive(Deserialize)]
+pub struct ListCollectionsParams {
+    limit: Option<String>,
+    cursor: Option<String>,
+}
+
+async fn list_collections(
+    State(index): State<CollectionIndex>,
+    Query(params): Query<ListCollectionsParams>,
+) -> Result<Response, XrpcError> {
+    let limit = parse_limit(
+        params.limit.as_deref(),
+        DEFAULT_COLLECTIONS_LIMIT,
+        MAX_COLLECTIONS_LIMIT,
+    )?;
+    let cursor = params.cursor.filter(|c| !c.is_empty());
+    let (page, next) = index.collections_page(cursor.as_deref(), limit);
+    let mut collections = Map::new();
+    for (name, count) in page {
+        collections.insert(name, json!(count));
+    }
+    let mut body = json!({ "collections": collections });
+    if let Some(next) = next {
+        body["cursor"] = json!(next);
+    }
+    Ok(Json(body).into_response())
+}
