@@ -12,7 +12,7 @@
 
 use std::time::{Duration, Instant};
 
-use atrelay::ingest::{http_resolver, Ingest, IngestConfig, RatePolicy};
+use atrelay::engine::ingest::{http_resolver, Ingest, IngestConfig, RatePolicy};
 use atrelay_eventlog::{Durability, EventLog};
 use atrelay_store::testing::{ScratchStore, DATABASE_URL_ENV};
 use atrelay_store::{HostLimits, HostStatus, NewHost};

@@ -41,7 +41,7 @@ pub enum Command {
 #[derive(Debug, Clone, Args)]
 pub struct LogArgs {
     /// Log filter: a level (`error`, `warn`, `info`, `debug`, `trace`) or `tracing` directives
-    /// (`info,atrelay::ingest=debug`). Unset: `RUST_LOG`, else `info`.
+    /// (`info,atrelay::engine::ingest=debug`). Unset: `RUST_LOG`, else `info`.
     #[arg(long = "log-level", env = "RELAY_LOG_LEVEL", global = true)]
     pub log_level: Option<String>,
     /// `text` (colours only when stdout is a terminal and `NO_COLOR` is unset) or `json` (one

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use clap::Args;
 use serde::{Deserialize, Serialize};
 
-use crate::api::hosts::{HostView, ListHostsOutput};
+use crate::http::api::hosts::{HostView, ListHostsOutput};
 
 /// Flags of `atrelay pull-hosts`.
 #[derive(Debug, Clone, Args)]

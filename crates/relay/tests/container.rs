@@ -205,7 +205,7 @@ async fn the_grafana_board_asks_only_for_exported_series() {
         .unwrap();
     pds.request_crawl(&relay.base).await.unwrap();
     support::wait_for_cursor(&relay, pds.hostname(), pds.head_seq()).await;
-    let exported: BTreeSet<String> = atrelay::metrics::render(&relay.state)
+    let exported: BTreeSet<String> = atrelay::http::metrics::render(&relay.state)
         .lines()
         .filter(|l| !l.starts_with('#'))
         .filter_map(|l| l.split(['{', ' ']).next())

@@ -8,7 +8,7 @@ mod support;
 
 use std::time::Duration;
 
-use atrelay::ingest::http_resolver;
+use atrelay::engine::ingest::http_resolver;
 use atrelay_store::{HostLimits, HostStatus, NewHost};
 use atrelay_testkit::{AccountOptions, FakeDirectory, FakePds, PdsOptions};
 use support::{IngestSetup, TestRelay};

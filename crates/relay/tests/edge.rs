@@ -6,7 +6,7 @@ mod support;
 
 use std::time::Duration;
 
-use atrelay::{admin::AdminAuth, edge::EdgeLimits, server};
+use atrelay::{http::admin::AdminAuth, http::edge::EdgeLimits, http::server};
 use serde_json::Value;
 use support::{TestRelay, ADMIN_PASSWORD};
 use tokio::{
@@ -71,7 +71,7 @@ async fn json_of(response: reqwest::Response) -> (u16, Value) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn slowloris_does_not_stop_a_normal_request_and_is_closed() {
-    atrelay::edge::fdlimit::raise_to_hard_limit();
+    atrelay::http::edge::fdlimit::raise_to_hard_limit();
     let relay = TestRelay::sqlite().await;
     let limits = EdgeLimits {
         header_read_timeout: Duration::from_secs(3),

@@ -227,7 +227,7 @@ async fn metrics_count_consumers_and_frames() {
     let last = append_many(&relay.log, 3, 0);
     let mut socket = connect(&relay, Some(0)).await;
     expect_seqs(&mut socket, 1..=last).await;
-    let text = atrelay::metrics::render(&relay.state);
+    let text = atrelay::http::metrics::render(&relay.state);
     for line in [
         "atrelay_firehose_consumers 1",
         "atrelay_firehose_frames_sent_total 3",

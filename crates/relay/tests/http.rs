@@ -2,7 +2,7 @@
 
 mod support;
 
-use atrelay::server::SERVER_HEADER;
+use atrelay::http::server::SERVER_HEADER;
 use atrelay_store::{AccountStatus, AccountUpdate, HostLimits, HostStatus, NewHost, RepoState};
 use serde_json::{json, Value};
 use support::TestRelay;

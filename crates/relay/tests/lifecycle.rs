@@ -11,7 +11,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use atrelay::tasks::TaskState;
+use atrelay::engine::tasks::TaskState;
 use atrelay_store::testing::OwnDatabase;
 use serde_json::Value;
 use support::TestRelay;
@@ -212,7 +212,7 @@ async fn a_feed_whose_log_lost_its_files_backs_off_and_fails_readiness() {
     std::fs::remove_dir_all(dir.path().join("events")).unwrap();
     let index = atrelay_collections::CollectionIndex::open(dir.path().join("collections")).unwrap();
     let (stop, stopped) = tokio::sync::watch::channel(false);
-    let feed = atrelay::collection_feed::spawn_supervised(
+    let feed = atrelay::engine::collection_feed::spawn_supervised(
         log.clone(),
         index,
         relay.state.readiness.tasks.register("lost-feed"),
@@ -243,7 +243,7 @@ async fn a_feed_whose_log_lost_its_files_backs_off_and_fails_readiness() {
         task["lastError"].as_str().unwrap().contains("event log"),
         "{task}"
     );
-    let metrics = atrelay::metrics::render(&relay.state);
+    let metrics = atrelay::http::metrics::render(&relay.state);
     assert!(
         metrics.contains("atrelay_background_task_state{state=\"backoff\",task=\"lost-feed\"} 1"),
         "{metrics}"

@@ -73,7 +73,7 @@ async fn metrics_after_ingest_and_a_live_consumer(
         })
         .count() as f64;
 
-    let text = atrelay::metrics::render(&relay.state);
+    let text = atrelay::http::metrics::render(&relay.state);
     let samples = parse(&text);
     let host = pds.hostname();
     let pds_label = |name: &str| format!("{name}{{pds=\"{host}\"}}");
@@ -167,7 +167,7 @@ async fn delivery_latency_counts_from_the_upstream_frame() {
     // Each new account's first event waits this long for its DID document.
     directory.set_delay(std::time::Duration::from_millis(700));
     let slow_bucket = "atrelay_firehose_delivery_seconds_bucket{le=\"0.512\"}";
-    let before = parse(&atrelay::metrics::render(&relay.state));
+    let before = parse(&atrelay::http::metrics::render(&relay.state));
     let slow_before =
         value(&before, "atrelay_firehose_delivery_seconds_count") - value(&before, slow_bucket);
 
@@ -176,7 +176,7 @@ async fn delivery_latency_counts_from_the_upstream_frame() {
     for _ in 0..pds.head_seq() {
         support::next_message(&mut socket).await;
     }
-    let after = parse(&atrelay::metrics::render(&relay.state));
+    let after = parse(&atrelay::http::metrics::render(&relay.state));
     let slow_after =
         value(&after, "atrelay_firehose_delivery_seconds_count") - value(&after, slow_bucket);
     assert!(

@@ -18,10 +18,10 @@ use std::{
 };
 
 use atrelay::{
-    consumers::{ConsumerLimits, Consumers},
-    firehose::FirehoseConfig,
-    ingest::{http_resolver, Ingest, IngestConfig},
-    server,
+    engine::consumers::{ConsumerLimits, Consumers},
+    engine::ingest::{http_resolver, Ingest, IngestConfig},
+    http::firehose::FirehoseConfig,
+    http::server,
     state::AppState,
 };
 use atrelay_eventlog::{Durability, EventLog};

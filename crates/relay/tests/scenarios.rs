@@ -31,7 +31,7 @@ mod support;
 
 use std::path::PathBuf;
 
-use atrelay::ingest::DropReason;
+use atrelay::engine::ingest::DropReason;
 use atrelay_store::AccountStatus;
 use atrelay_stream::{decode_frame, AccountStatus as WireStatus, Message};
 use atrelay_testkit::{FakeDirectory, FakePds, Scenario};
@@ -59,7 +59,7 @@ macro_rules! scenario {
     ($name:ident, $file:literal, $drops:expr) => {
         mod $name {
             #[allow(unused_imports)]
-            use atrelay::ingest::DropReason;
+            use atrelay::engine::ingest::DropReason;
 
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn sqlite() {

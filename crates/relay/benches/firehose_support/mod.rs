@@ -9,16 +9,10 @@ use std::sync::{
     Arc,
 };
 
-use atrelay::{
-    consumers::{ConsumerLimits, Consumers},
-    firehose::FirehoseConfig,
-    ingest::{http_resolver, Ingest, IngestConfig},
-    server,
-    state::AppState,
-};
+use atrelay::{app::Relay, http::server, state::AppState};
 use atrelay_eventlog::EventLog;
-use atrelay_store::{ConnectOptions, Store};
 use atrelay_stream::{encode_frame, Identity, Message};
+use clap::Parser;
 use futures_util::StreamExt;
 
 /// A relay serving `subscribeRepos` on `127.0.0.1`.
@@ -29,40 +23,33 @@ pub struct BenchRelay {
     pub log: EventLog,
     /// The handles the server was built with.
     pub state: AppState,
+    relay: Relay,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     _dir: tempfile::TempDir,
 }
 
 impl BenchRelay {
-    /// Starts a relay that admits up to `max_consumers` consumers (all from one address).
+    /// Starts a relay (as `atrelay serve` opens it, [`Relay::open`]) that admits up to
+    /// `max_consumers` consumers, all from one address.
     pub async fn start(max_consumers: usize) -> BenchRelay {
         let dir = tempfile::tempdir().unwrap();
-        let url = format!("sqlite://{}", dir.path().join("relay.sqlite").display());
-        let store = Store::open(&url, &ConnectOptions::default()).await.unwrap();
-        let log = EventLog::open(atrelay_eventlog::Config::new(dir.path().join("events"))).unwrap();
-        // No host is followed: the resolver is never asked.
-        let ingest = Ingest::new(
-            store.clone(),
-            log.clone(),
-            http_resolver(atrelay_identity::DEFAULT_PLC_URL, false).unwrap(),
-            IngestConfig::default(),
-        );
-        let collections =
-            atrelay_collections::CollectionIndex::open(dir.path().join("collections")).unwrap();
-        atrelay::collection_feed::spawn(log.clone(), collections.clone()).unwrap();
-        let state = AppState {
-            backfill: None,
-            collections,
-            ingest,
-            store,
-            log: log.clone(),
-            consumers: Consumers::new(ConsumerLimits {
-                max_total: max_consumers,
-                max_per_ip: max_consumers,
-            }),
-            firehose: FirehoseConfig::default(),
-            readiness: Default::default(),
+        let flags = [
+            "atrelay".to_owned(),
+            "serve".to_owned(),
+            format!(
+                "--db-url=sqlite://{}",
+                dir.path().join("relay.sqlite").display()
+            ),
+            format!("--persist-dir={}", dir.path().display()),
+            format!("--max-consumers={max_consumers}"),
+            format!("--max-consumers-per-ip={max_consumers}"),
+        ];
+        let config = match atrelay::cli::Cli::try_parse_from(flags).unwrap().command {
+            atrelay::cli::Command::Serve(config) => *config,
+            other => panic!("parsed {other:?}"),
         };
+        let relay = Relay::open(config).await.unwrap();
+        let state = relay.state().clone();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let firehose = format!(
             "ws://{}/xrpc/com.atproto.sync.subscribeRepos",
@@ -78,8 +65,9 @@ impl BenchRelay {
         ));
         BenchRelay {
             firehose,
-            log,
+            log: state.log.clone(),
             state,
+            relay,
             stop: Some(stop),
             _dir: dir,
         }
@@ -93,14 +81,16 @@ impl BenchRelay {
         }
     }
 
-    /// Stops the server and closes the log.
+    /// Stops the server and every part of the relay.
     pub async fn finish(mut self) {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
-        self.state.ingest.shutdown().await;
-        let _ = self.log.close();
-        self.state.store.close().await;
+        let failures = self.relay.shutdown().await;
+        assert!(
+            failures.is_empty(),
+            "the relay did not stop cleanly: {failures:?}"
+        );
     }
 }
 

@@ -14,19 +14,39 @@ use atrelay_store::{ConnectOptions, Store};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use crate::admin::AdminAuth;
 use crate::config::ServeConfig;
-use crate::consumers::{ConsumerLimits, Consumers};
-use crate::firehose::FirehoseConfig;
-use crate::health::{Readiness, ReadinessConfig};
-use crate::ingest::{Ingest, IngestConfig};
+use crate::engine::consumers::{ConsumerLimits, Consumers};
+use crate::engine::ingest::{Ingest, IngestConfig};
+use crate::engine::tasks::Backoff;
+use crate::http::admin::AdminAuth;
+use crate::http::firehose::FirehoseConfig;
+use crate::http::health::{Readiness, ReadinessConfig};
 use crate::redact::{redact_url, scrub};
 use crate::state::AppState;
-use crate::tasks::Backoff;
 use shutdown::{Progress, Step};
 
 /// How often finished collection crawls are repeated to repair drift.
 const COLLECTION_RECHECK_INTERVAL: Duration = Duration::from_secs(24 * 3600);
+
+/// A change [`Tuning`] makes to one part's configuration after the flags are applied.
+pub type Adjust<T> = Box<dyn FnOnce(&mut T) + Send>;
+
+/// What tests and benchmarks set beyond the flags of a [`ServeConfig`]: an open scratch store,
+/// quicker ingest and firehose timings, a smaller event log. [`Tuning::default`] changes
+/// nothing: it is what `atrelay serve` runs with.
+#[derive(Default)]
+pub struct Tuning {
+    /// A store already open (and migrated), used in place of opening `database_url`.
+    pub store: Option<Store>,
+    /// Ingest policy in place of the one the flags give ([`IngestConfig::from_serve`]).
+    pub ingest: Option<IngestConfig>,
+    /// Firehose timings in place of the ones the flags give.
+    pub firehose: Option<FirehoseConfig>,
+    /// Applied to the event log's configuration after the flags.
+    pub event_log: Option<Adjust<atrelay_eventlog::Config>>,
+    /// Applied to the collection backfill's configuration after the flags.
+    pub backfill: Option<Adjust<BackfillConfig>>,
+}
 
 /// A relay with its store, event log, ingest, collection index and backfill open, ready to
 /// serve ([`Relay::run`]) or to stop ([`Relay::shutdown`]).
@@ -49,6 +69,14 @@ impl Relay {
     /// # Errors
     /// When the database, the event log or the collection index cannot be opened.
     pub async fn open(config: ServeConfig) -> anyhow::Result<Relay> {
+        Relay::open_tuned(config, Tuning::default()).await
+    }
+
+    /// [`Relay::open`] with the parts `tuning` sets in place of the ones the flags give.
+    ///
+    /// # Errors
+    /// When the database, the event log or the collection index cannot be opened.
+    pub async fn open_tuned(config: ServeConfig, tuning: Tuning) -> anyhow::Result<Relay> {
         tracing::info!(
             environment = %config.environment,
             api = %config.api_bind,
@@ -59,41 +87,53 @@ impl Relay {
             default_account_limit = config.default_account_limit,
             "configuration"
         );
-        let store = open_store(&config.database_url, config.max_db_connections).await?;
+        let store = match tuning.store {
+            Some(store) => store,
+            None => open_store(&config.database_url, config.max_db_connections).await?,
+        };
         tracing::info!(database = %redact_url(&config.database_url), "database ready");
-        let log = EventLog::open(event_log_config(&config))?;
+        let mut log_config = event_log_config(&config);
+        if let Some(tune) = tuning.event_log {
+            tune(&mut log_config);
+        }
+        let log = EventLog::open(log_config)?;
         tracing::info!(newest_seq = log.newest_seq(), oldest_seq = ?log.oldest_seq(), "event log ready");
         let ingest = Ingest::new(
             store.clone(),
             log.clone(),
-            crate::ingest::http_resolver_with_cache(
+            crate::engine::ingest::http_resolver_with_cache(
                 &config.plc_host,
                 config.allow_insecure_hosts,
                 config.ident_cache_size,
             )?,
-            IngestConfig::from_serve(&config),
+            tuning
+                .ingest
+                .unwrap_or_else(|| IngestConfig::from_serve(&config)),
         );
         let collections = CollectionIndex::open(config.persist_dir.join("collections"))?;
         let readiness = readiness(&config);
         let (stop_tasks, stop) = watch::channel(false);
-        let feed = crate::collection_feed::spawn_supervised(
+        let feed = crate::engine::collection_feed::spawn_supervised(
             log.clone(),
             collections.clone(),
-            readiness.tasks.register(crate::collection_feed::TASK_NAME),
+            readiness
+                .tasks
+                .register(crate::engine::collection_feed::TASK_NAME),
             stop.clone(),
         )?;
-        let backfill = Backfill::new(
-            collections.clone(),
-            BackfillConfig {
-                account_check: Some(crate::collection_crawl::account_check(
-                    ingest.resolver().clone(),
-                )),
-                max_car_bytes: config.collection_backfill_max_repo_bytes,
-                max_concurrent_hosts: config.collection_backfill_concurrency.max(1),
-                outbound: atrelay_net::Outbound::new(config.allow_insecure_hosts),
-                ..BackfillConfig::default()
-            },
-        )?;
+        let mut backfill_config = BackfillConfig {
+            account_check: Some(crate::engine::collection_crawl::account_check(
+                ingest.resolver().clone(),
+            )),
+            max_car_bytes: config.collection_backfill_max_repo_bytes,
+            max_concurrent_hosts: config.collection_backfill_concurrency.max(1),
+            outbound: atrelay_net::Outbound::new(config.allow_insecure_hosts),
+            ..BackfillConfig::default()
+        };
+        if let Some(tune) = tuning.backfill {
+            tune(&mut backfill_config);
+        }
+        let backfill = Backfill::new(collections.clone(), backfill_config)?;
         let resumed = backfill.resume();
         let recheck = spawn_recheck(&backfill, &readiness, stop);
         tracing::info!(hosts = resumed, "collection backfill resumed");
@@ -107,11 +147,11 @@ impl Relay {
                 max_total: config.max_consumers,
                 max_per_ip: config.max_consumers_per_ip,
             }),
-            firehose: FirehoseConfig {
+            firehose: tuning.firehose.unwrap_or_else(|| FirehoseConfig {
                 max_lag: config.consumer_max_lag,
                 too_slow_after: Duration::from_secs(config.consumer_too_slow_after_secs),
                 ..FirehoseConfig::default()
-            },
+            }),
             readiness,
         };
         Ok(Relay {
@@ -141,7 +181,7 @@ impl Relay {
                  API accepts user admin with password {password}"
             );
         }
-        crate::server::router_with_admin(self.state.clone(), auth)
+        crate::http::server::router_with_admin(self.state.clone(), auth)
     }
 
     /// Binds the metrics and API ports, follows every active host and serves until Ctrl-C or
@@ -153,7 +193,7 @@ impl Relay {
     /// When a port cannot be bound, crash recovery fails, the event log failed (the message
     /// says how to restart) or a part did not stop cleanly.
     pub async fn run(self) -> anyhow::Result<()> {
-        let fd_limit = crate::edge::fdlimit::raise_to_hard_limit();
+        let fd_limit = crate::http::edge::fdlimit::raise_to_hard_limit();
         let edge_limits = self.config.edge_limits(fd_limit);
         tracing::info!(
             fd_limit = ?fd_limit,
@@ -163,7 +203,7 @@ impl Relay {
         );
         let metrics_listener = tokio::net::TcpListener::bind(self.config.metrics_bind).await?;
         tracing::info!(addr = %metrics_listener.local_addr()?, "metrics listening");
-        let metrics_router = crate::metrics::router(self.state.clone());
+        let metrics_router = crate::http::metrics::router(self.state.clone());
         let metrics_task = self.state.readiness.tasks.register("metrics-listener");
         tokio::spawn(async move {
             let result = axum::serve(metrics_listener, metrics_router).await;
@@ -178,13 +218,13 @@ impl Relay {
         let followed = self.state.ingest.resubscribe_all().await?;
         tracing::info!(hosts = followed, "following upstream hosts");
         let router = self.router();
-        let mut server = tokio::spawn(crate::server::serve_with_limits(
+        let mut server = tokio::spawn(crate::http::server::serve_with_limits(
             listener,
             router,
             edge_limits,
             {
                 let mut stop = self.stop_tasks.subscribe();
-                async move { crate::tasks::stopped(&mut stop).await }
+                async move { crate::engine::tasks::stopped(&mut stop).await }
             },
         ));
         let mut log_failure = None;
@@ -308,7 +348,7 @@ fn spawn_recheck(
     stop: watch::Receiver<bool>,
 ) -> JoinHandle<()> {
     let backfill = backfill.clone();
-    tokio::spawn(crate::tasks::run_periodic(
+    tokio::spawn(crate::engine::tasks::run_periodic(
         readiness.tasks.register("collection-recheck"),
         COLLECTION_RECHECK_INTERVAL,
         Backoff::new(Duration::from_secs(60), COLLECTION_RECHECK_INTERVAL),
@@ -333,7 +373,7 @@ fn spawn_recheck(
 fn event_log_config(config: &ServeConfig) -> atrelay_eventlog::Config {
     let mut log = atrelay_eventlog::Config::new(config.persist_dir.join("events"));
     // Consumers still learn of a takedown from its `#account` event.
-    log.takedown_visible_kinds = vec![crate::ingest::events::KIND_ACCOUNT];
+    log.takedown_visible_kinds = vec![crate::engine::ingest::events::KIND_ACCOUNT];
     log.seq_floor = config.initial_seq;
     log.retention_age = config.replay_window;
     if config.replay_max_bytes > 0 {
@@ -430,7 +470,7 @@ mod tests {
         let ticket = relay
             .state()
             .log
-            .append(did, crate::ingest::events::KIND_IDENTITY, |seq| {
+            .append(did, crate::engine::ingest::events::KIND_IDENTITY, |seq| {
                 atrelay_stream::encode_frame(&atrelay_stream::Message::Identity(
                     atrelay_stream::Identity {
                         seq,

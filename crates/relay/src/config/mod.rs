@@ -403,14 +403,14 @@ pub struct ServeConfig {
 
 impl ServeConfig {
     /// The HTTP edge limits these flags describe, the connection cap fitted under `fd_limit`.
-    pub fn edge_limits(&self, fd_limit: Option<u64>) -> crate::edge::EdgeLimits {
+    pub fn edge_limits(&self, fd_limit: Option<u64>) -> crate::http::edge::EdgeLimits {
         use std::time::Duration;
-        crate::edge::EdgeLimits {
+        crate::http::edge::EdgeLimits {
             header_read_timeout: Duration::from_secs(self.http_header_timeout_secs.max(1)),
             idle_timeout: Duration::from_secs(self.http_idle_timeout_secs.max(1)),
             body_read_timeout: Duration::from_secs(self.http_body_timeout_secs.max(1)),
             max_body_bytes: self.http_max_body_bytes,
-            max_connections: crate::edge::fdlimit::fit_connection_cap(
+            max_connections: crate::http::edge::fdlimit::fit_connection_cap(
                 self.max_connections,
                 fd_limit,
                 self.fd_reserve,
@@ -418,7 +418,7 @@ impl ServeConfig {
             reserved_connections: self.reserved_admin_connections,
             max_public_requests: self.max_concurrent_requests.max(1),
             max_admin_requests: self.max_concurrent_admin_requests.max(1),
-            ..crate::edge::EdgeLimits::default()
+            ..crate::http::edge::EdgeLimits::default()
         }
     }
 }

@@ -184,7 +184,7 @@ async fn misbehaviours_are_dropped_and_good_events_flow(
             "atrelay_ingest_dropped_events_total{{reason=\"{}\"}} {count}",
             reason.label()
         );
-        let metrics = atrelay::metrics::render(&relay.state);
+        let metrics = atrelay::http::metrics::render(&relay.state);
         assert!(
             metrics.lines().any(|l| l == line),
             "missing {line:?} in\n{metrics}"

@@ -155,7 +155,7 @@ async fn raising_the_account_limit_lets_throttled_accounts_in(
     let counters = relay.state.ingest.counters();
     assert_eq!(counters.throttled_new_accounts.load(Ordering::Relaxed), 2);
     assert_eq!(counters.unthrottled_accounts.load(Ordering::Relaxed), 1);
-    let metrics = atrelay::metrics::render(&relay.state);
+    let metrics = atrelay::http::metrics::render(&relay.state);
     assert!(metrics
         .lines()
         .any(|l| l == "atrelay_ingest_unthrottled_accounts_total 1"));
@@ -165,7 +165,7 @@ async fn raising_the_account_limit_lets_throttled_accounts_in(
 /// An account limit of one that doubles after 50 ms of good standing, up to four.
 fn growing(directory: &FakeDirectory) -> IngestSetup {
     let mut setup = limited(directory);
-    setup.config.account_limit_growth = atrelay::ingest::AccountLimitGrowth {
+    setup.config.account_limit_growth = atrelay::engine::ingest::AccountLimitGrowth {
         after: Duration::from_millis(50),
         factor: 2,
         cap: 4,

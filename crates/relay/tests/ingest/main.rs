@@ -10,7 +10,7 @@ use std::collections::HashSet;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use atrelay::ingest::DropReason;
+use atrelay::engine::ingest::DropReason;
 use atrelay_store::{Setting, StoreError};
 use atrelay_stream::{decode_frame, AccountStatus as WireStatus, Message};
 use atrelay_testkit::{

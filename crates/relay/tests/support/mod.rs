@@ -5,16 +5,14 @@
 
 pub mod process;
 
-use atrelay::{
-    consumers::{ConsumerLimits, Consumers},
-    firehose::FirehoseConfig,
-    ingest::{http_resolver, Ingest, IngestConfig},
-    server,
-    state::AppState,
-};
+use atrelay::app::{Relay, Tuning};
+use atrelay::engine::ingest::IngestConfig;
+use atrelay::http::{firehose::FirehoseConfig, server};
+use atrelay::state::AppState;
 use atrelay_eventlog::{Durability, EventLog};
 use atrelay_store::testing::ScratchStore;
 use atrelay_store::Store;
+use clap::Parser;
 
 /// The admin password of every test relay.
 pub const ADMIN_PASSWORD: &str = "test-admin-password";
@@ -29,6 +27,7 @@ pub struct TestRelay {
     pub log: EventLog,
     /// The handles the server was built with.
     pub state: AppState,
+    relay: Relay,
     log_dir: tempfile::TempDir,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     db: ScratchStore,
@@ -108,84 +107,73 @@ impl TestRelay {
         TestRelay::launch(db, tempfile::tempdir().unwrap(), None).await
     }
 
-    /// Starts the server on the store of `db` and an event log in `log_dir`, with ingest set
-    /// up as `setup` says (without it, ingest follows nothing unless asked).
+    /// Opens a relay the way `atrelay serve` does ([`Relay::open_tuned`]) on the store of `db`
+    /// and the state directory `log_dir`, with test-sized timings, and serves its router on a
+    /// loopback port. Ingest follows its hosts as `setup` says (without it, nothing unless asked).
     async fn launch(
         db: ScratchStore,
         log_dir: tempfile::TempDir,
         setup: Option<IngestSetup>,
     ) -> TestRelay {
-        let store = db.store.clone();
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let base = format!("http://{}", listener.local_addr().unwrap());
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let mut log_config = atrelay_eventlog::Config::new(log_dir.path().join("events"));
-        log_config.durability = Durability::OsBuffered;
-        log_config.segment_bytes = 64 << 10;
-        log_config.takedown_visible_kinds = vec![atrelay::ingest::events::KIND_ACCOUNT];
-        let log = EventLog::open(log_config).unwrap();
-        let ingest = match &setup {
-            Some(setup) => Ingest::new(
-                store.clone(),
-                log.clone(),
-                http_resolver(&setup.plc_url, true).unwrap(),
-                setup.config.clone(),
-            ),
-            None => Ingest::new(
-                store.clone(),
-                log.clone(),
-                http_resolver(atrelay_identity::DEFAULT_PLC_URL, false).unwrap(),
-                IngestConfig::default(),
-            ),
-        };
+        let plc_url = setup
+            .as_ref()
+            .map_or(atrelay_identity::DEFAULT_PLC_URL.to_owned(), |s| {
+                s.plc_url.clone()
+            });
+        let mut flags = vec![
+            "atrelay".to_owned(),
+            "serve".to_owned(),
+            format!("--persist-dir={}", log_dir.path().display()),
+            format!("--plc-host={plc_url}"),
+            format!("--admin-password={ADMIN_PASSWORD}"),
+            "--max-consumers=64".to_owned(),
+            "--max-consumers-per-ip=32".to_owned(),
+        ];
         if setup.is_some() {
-            ingest.resubscribe_all().await.unwrap();
+            flags.push("--allow-insecure-hosts".to_owned());
         }
-        let collections =
-            atrelay_collections::CollectionIndex::open(log_dir.path().join("collections")).unwrap();
-        atrelay::collection_feed::spawn(log.clone(), collections.clone()).unwrap();
-        let backfill = atrelay_collections::Backfill::new(
-            collections.clone(),
-            atrelay_collections::BackfillConfig {
-                requests_per_second: 200.0,
-                retry_backoff: std::time::Duration::from_millis(50),
-                account_check: Some(atrelay::collection_crawl::account_check(
-                    ingest.resolver().clone(),
-                )),
-                outbound: atrelay_net::Outbound::new(ingest.config().allow_insecure_hosts),
-                ..atrelay_collections::BackfillConfig::default()
-            },
-        )
-        .unwrap();
-        let state = AppState {
-            backfill: Some(backfill),
-            collections,
-            ingest,
-            store: store.clone(),
-            log: log.clone(),
-            consumers: Consumers::new(ConsumerLimits {
-                max_total: 64,
-                max_per_ip: 32,
-            }),
-            firehose: FirehoseConfig {
+        let config = match atrelay::cli::Cli::try_parse_from(flags).unwrap().command {
+            atrelay::cli::Command::Serve(config) => *config,
+            other => panic!("parsed {other:?}"),
+        };
+        let tuning = Tuning {
+            store: Some(db.store.clone()),
+            ingest: Some(
+                setup
+                    .as_ref()
+                    .map_or_else(IngestConfig::default, |s| s.config.clone()),
+            ),
+            firehose: Some(FirehoseConfig {
                 max_lag: 5_000,
                 send_timeout: std::time::Duration::from_secs(2),
                 ..FirehoseConfig::default()
-            },
-            readiness: Default::default(),
+            }),
+            event_log: Some(Box::new(|log| {
+                log.durability = Durability::OsBuffered;
+                log.segment_bytes = 64 << 10;
+            })),
+            backfill: Some(Box::new(|backfill| {
+                backfill.requests_per_second = 200.0;
+                backfill.retry_backoff = std::time::Duration::from_millis(50);
+            })),
         };
-        let router = server::router_with_admin(
-            state.clone(),
-            atrelay::admin::AdminAuth::new([ADMIN_PASSWORD.to_owned()]),
-        );
-        tokio::spawn(server::serve(listener, router, async {
+        let relay = Relay::open_tuned(config, tuning).await.unwrap();
+        let state = relay.state().clone();
+        if setup.is_some() {
+            state.ingest.resubscribe_all().await.unwrap();
+        }
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        tokio::spawn(server::serve(listener, relay.router(), async {
             let _ = stopped.await;
         }));
         TestRelay {
             base,
-            store,
-            log,
+            store: state.store.clone(),
+            log: state.log.clone(),
             state,
+            relay,
             log_dir,
             stop: Some(stop),
             db,
@@ -244,17 +232,26 @@ impl TestRelay {
         }
     }
 
-    /// Stops the server and removes the scratch database.
-    pub async fn finish(mut self) {
+    /// Stops the server and every part of the relay in order ([`Relay::shutdown`]); returns
+    /// the scratch database and state directory for a restart. A failed event log may fail
+    /// to close only when the test broke it.
+    async fn stop(mut self) -> (ScratchStore, tempfile::TempDir, Option<IngestSetup>) {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
-        self.state.ingest.shutdown().await;
-        if let Some(backfill) = &self.state.backfill {
-            backfill.shutdown().await;
-        }
-        self.log.close().unwrap();
-        self.db.finish().await;
+        let log_failed = self.log.health().failed.is_some();
+        let failures = self.relay.shutdown().await;
+        assert!(
+            failures.is_empty() || log_failed,
+            "the relay did not stop cleanly: {failures:?}"
+        );
+        (self.db, self.log_dir, self.setup)
+    }
+
+    /// Stops the relay and removes the scratch database.
+    pub async fn finish(self) {
+        let (db, _log_dir, _) = self.stop().await;
+        db.finish().await;
     }
 }
 
@@ -307,24 +304,8 @@ impl TestRelay {
         self.restart_with(setup).await
     }
 
-    async fn restart_with(mut self, setup: Option<IngestSetup>) -> TestRelay {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        self.state.ingest.shutdown().await;
-        if let Some(backfill) = &self.state.backfill {
-            backfill.shutdown().await;
-        }
-        if let Err(error) = self.log.close() {
-            // Only a log that had already failed may fail to close (a test broke it).
-            assert!(
-                self.log.health().failed.is_some(),
-                "event log close failed: {error}"
-            );
-        }
-        let TestRelay {
-            mut db, log_dir, ..
-        } = self;
+    async fn restart_with(self, setup: Option<IngestSetup>) -> TestRelay {
+        let (mut db, log_dir, _) = self.stop().await;
         // Closes the store and opens the same database again.
         db.reconnect().await;
         TestRelay::launch(db, log_dir, setup).await

@@ -9,7 +9,7 @@ use axum::{
     response::{IntoResponse, Response},
 };
 
-use crate::xrpc::XrpcError;
+use crate::http::xrpc::XrpcError;
 
 /// Longest original error text kept as the message.
 const MAX_MESSAGE_BYTES: usize = 512;

@@ -5,20 +5,18 @@
 //!   the event log, consumers, background tasks, the identity cache and the database pool,
 //!   under our `atrelay_*` names and, where the meaning is the same, indigo's names too, so
 //!   dashboards built for indigo's relay keep working;
-//! - observed on the hot paths ([`instruments`]): latency histograms, and the process
+//! - observed on the hot paths ([`crate::metrics`]): latency histograms, and the process
 //!   collector's `process_*` series.
 //!
 //! Labels stay bounded: per-host series are labelled with the hostname, nothing is labelled
 //! per consumer or per DID.
 
-mod instruments;
 mod scrape;
 
 use axum::{extract::State, http::header, response::IntoResponse, routing::get, Router};
 use prometheus::{Encoder, TextEncoder};
 
-pub use instruments::{instruments, Instruments};
-
+use crate::metrics::instruments;
 use crate::state::AppState;
 
 /// The router of the metrics listener.

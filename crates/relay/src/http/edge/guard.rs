@@ -1,4 +1,4 @@
-//! Per-request limits, applied to every route by [`crate::edge::listen::serve`]: concurrent
+//! Per-request limits, applied to every route by [`crate::http::edge::listen::serve`]: concurrent
 //! requests per route class (a full class answers 503 at once rather than queueing), what a
 //! connection in the reserve may reach, and the deadline and size of request bodies.
 
@@ -14,7 +14,7 @@ use axum::{
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use super::{Admission, EdgeLimits};
-use crate::xrpc::XrpcError;
+use crate::http::xrpc::XrpcError;
 
 /// Which share of the server a request draws on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

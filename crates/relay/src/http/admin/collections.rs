@@ -13,7 +13,7 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::json;
 
-use crate::xrpc::XrpcError;
+use crate::http::xrpc::XrpcError;
 
 /// The crawl routes, with the crawler as state (authentication is the admin router's).
 pub fn routes(backfill: Backfill) -> Router {

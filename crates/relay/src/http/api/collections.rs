@@ -14,7 +14,7 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
-use crate::xrpc::XrpcError;
+use crate::http::xrpc::XrpcError;
 
 /// Default page size of the collections listing.
 const DEFAULT_COLLECTIONS_LIMIT: usize = 1000;

@@ -12,8 +12,8 @@ use serde_json::{json, Value};
 use atrelay_store::{HostPage, HostStatus, Setting};
 
 use super::success;
-use crate::api::hosts::find_host;
-use crate::{state::AppState, xrpc::XrpcError};
+use crate::http::api::hosts::find_host;
+use crate::{http::xrpc::XrpcError, state::AppState};
 
 /// The routes of this module.
 pub fn routes() -> Router<AppState> {

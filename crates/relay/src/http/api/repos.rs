@@ -11,9 +11,9 @@ use serde::{Deserialize, Serialize};
 use atrelay_store::{Account, AccountFilter, AccountPage, AccountStatus};
 
 use crate::{
-    api::params::{required, LimitRange, PageParams},
+    http::api::params::{required, LimitRange, PageParams},
+    http::xrpc::XrpcError,
     state::AppState,
-    xrpc::XrpcError,
 };
 
 const LIST_REPOS_LIMIT: LimitRange = LimitRange {

@@ -125,7 +125,7 @@ mod tests {
     use atrelay_store::{ConnectOptions, HostLimits, HostStatus, NewHost, Store};
     use atrelay_testkit::{sample_record, AccountOptions, FakeDirectory, FakePds};
 
-    use crate::ingest::{faults, http_resolver, Ingest, IngestConfig, LinkState};
+    use crate::engine::ingest::{faults, http_resolver, Ingest, IngestConfig, LinkState};
 
     /// Upstream seqs of the host's events in the log, with how often each was logged.
     async fn logged_upstream_seqs(log: &EventLog, host_id: i64, until: i64) -> BTreeMap<i64, u32> {

@@ -9,9 +9,9 @@ use axum::{
     Router,
 };
 
-const INDEX_HTML: &str = include_str!("../../../web-dash/index.html");
-const APP_JS: &str = include_str!("../../../web-dash/app.js");
-const STYLE_CSS: &str = include_str!("../../../web-dash/style.css");
+const INDEX_HTML: &str = include_str!("../../../../web-dash/index.html");
+const APP_JS: &str = include_str!("../../../../web-dash/app.js");
+const STYLE_CSS: &str = include_str!("../../../../web-dash/style.css");
 
 /// The dashboard routes.
 pub fn router() -> Router {

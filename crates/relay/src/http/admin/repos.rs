@@ -14,7 +14,7 @@ use serde_json::{json, Value};
 use atrelay_store::{Account, AccountFilter, AccountPage, AccountStatus};
 
 use super::success;
-use crate::{ingest::events::append_account_view, state::AppState, xrpc::XrpcError};
+use crate::{engine::ingest::events::append_account_view, http::xrpc::XrpcError, state::AppState};
 
 /// Page size of `GET /admin/repo/takedowns` (indigo's).
 const TAKEDOWN_PAGE: u32 = 500;

@@ -13,13 +13,13 @@ use atrelay_store::{Host, HostPage, HostStatus};
 
 use super::success;
 use crate::{
-    api::{
+    engine::ingest::HostRateState,
+    http::api::{
         crawl::{follow_host, RequestCrawlInput, Requester},
         hosts::find_host,
     },
-    ingest::HostRateState,
+    http::xrpc::XrpcError,
     state::AppState,
-    xrpc::XrpcError,
 };
 
 /// Most hosts `GET /admin/pds/list` returns (indigo's cap; it has no paging either).
@@ -141,7 +141,7 @@ fn rates(rates: Option<&HostRateState>) -> [RateView; 3] {
 fn view(
     host: Host,
     rate_state: Option<&HostRateState>,
-    link: Option<&crate::ingest::LinkSnapshot>,
+    link: Option<&crate::engine::ingest::LinkSnapshot>,
 ) -> HostView {
     let connected = rate_state.is_some();
     let [per_second, per_hour, per_day] = rates(rate_state);

@@ -30,7 +30,7 @@ use axum::{
 use base64::Engine;
 use sha2::{Digest, Sha256};
 
-use crate::{consumers::client_key, edge::loggate::LogGate, xrpc::XrpcError};
+use crate::{engine::consumers::client_key, http::edge::loggate::LogGate, http::xrpc::XrpcError};
 
 /// The only user name the admin API accepts.
 pub const ADMIN_USER: &str = "admin";

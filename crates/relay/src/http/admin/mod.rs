@@ -19,7 +19,7 @@ use axum::{extract::State, middleware, routing::get, Json, Router};
 
 pub use auth::AdminAuth;
 
-use crate::{consumers::ConsumerInfo, state::AppState};
+use crate::{engine::consumers::ConsumerInfo, state::AppState};
 
 /// The admin router: every route requires `auth`.
 pub fn router(state: AppState, auth: AdminAuth) -> Router {

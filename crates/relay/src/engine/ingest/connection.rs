@@ -39,7 +39,7 @@ use super::pipeline::{head_verdict, receive, settle_head, Pipeline};
 use super::ratelimit::HostLimiter;
 use super::verify::Verdict;
 use super::{lock, Inner, USER_AGENT};
-use crate::outbound::Outbound;
+use crate::engine::outbound::Outbound;
 
 type Ws =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;

@@ -10,9 +10,9 @@ use serde::{Deserialize, Serialize};
 use atrelay_store::{Host, HostPage};
 
 use crate::{
-    api::params::{required, LimitRange, PageParams},
+    http::api::params::{required, LimitRange, PageParams},
+    http::xrpc::XrpcError,
     state::AppState,
-    xrpc::XrpcError,
 };
 
 const LIST_HOSTS_LIMIT: LimitRange = LimitRange {

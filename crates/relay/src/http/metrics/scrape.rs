@@ -7,9 +7,9 @@ use std::sync::atomic::Ordering;
 use prometheus::proto::MetricFamily;
 use prometheus::{Gauge, GaugeVec, IntCounter, IntCounterVec, Opts, Registry};
 
-use crate::ingest::LinkState;
+use crate::engine::ingest::LinkState;
+use crate::engine::tasks::TaskState;
 use crate::state::AppState;
-use crate::tasks::TaskState;
 
 /// A registry filled for one scrape.
 struct Scrape {
@@ -298,7 +298,7 @@ fn hosts(scrape: &Scrape, state: &AppState) {
 /// Background tasks: errors by task, the current error streak, and the state (1 on the
 /// current one).
 fn tasks(scrape: &Scrape, state: &AppState) {
-    let tasks = crate::health::task_statuses(state);
+    let tasks = crate::http::health::task_statuses(state);
     scrape.counter_vec(
         "atrelay_background_task_errors_total",
         "Errors of each background task.",

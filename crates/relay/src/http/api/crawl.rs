@@ -19,8 +19,8 @@ use serde::Deserialize;
 
 use atrelay_store::{Host, HostLimits, HostStatus, NewHost, StoreError};
 
-use crate::outbound::{Outbound, OutboundError};
-use crate::{ingest::USER_AGENT, state::AppState, xrpc::XrpcError};
+use crate::engine::outbound::{Outbound, OutboundError};
+use crate::{engine::ingest::USER_AGENT, http::xrpc::XrpcError, state::AppState};
 
 /// The request body.
 #[derive(Debug, Deserialize)]

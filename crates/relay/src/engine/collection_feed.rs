@@ -17,7 +17,7 @@ use atrelay_eventlog::{Error as LogError, EventLog};
 use atrelay_stream::{decode_frame_bytes, Message};
 use tokio::sync::watch;
 
-use crate::tasks::{sleep_or_stop, stopped, Backoff, TaskReporter};
+use crate::engine::tasks::{sleep_or_stop, stopped, Backoff, TaskReporter};
 
 /// The task's name in health and metrics.
 pub const TASK_NAME: &str = "collection-feed";
@@ -34,7 +34,7 @@ pub fn spawn(
 ) -> std::io::Result<std::thread::JoinHandle<()>> {
     // With its sender dropped, the stop signal never fires: only the log's closing ends it.
     let stop = watch::channel(false).1;
-    let reporter = crate::tasks::TaskRegistry::new().register(TASK_NAME);
+    let reporter = crate::engine::tasks::TaskRegistry::new().register(TASK_NAME);
     spawn_supervised(log, index, reporter, stop)
 }
 

@@ -17,8 +17,8 @@ use axum::{
 use serde_json::{json, Value};
 
 use crate::{
+    engine::tasks::{TaskRegistry, TaskState, TaskStatus},
     state::AppState,
-    tasks::{TaskRegistry, TaskState, TaskStatus},
 };
 
 /// The name under which the event log's retention passes show as a background task.

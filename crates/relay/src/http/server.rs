@@ -1,5 +1,5 @@
 //! The public HTTP server: routes and shared middleware. The accept loop with its connection
-//! limits is [`crate::edge::listen`].
+//! limits is [`crate::http::edge::listen`].
 
 use std::future::Future;
 
@@ -13,11 +13,12 @@ use tokio::net::TcpListener;
 use tower_http::{cors::CorsLayer, set_header::SetResponseHeaderLayer};
 
 use crate::{
-    admin::{self, AdminAuth},
-    api::{self, crawl, hosts, repos},
-    dash,
-    edge::{self, EdgeLimits},
-    firehose, health,
+    http::admin::{self, AdminAuth},
+    http::api::{self, crawl, hosts, repos},
+    http::dash,
+    http::edge::{self, EdgeLimits},
+    http::firehose,
+    http::health,
     state::AppState,
 };
 

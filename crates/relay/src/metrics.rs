@@ -1,5 +1,5 @@
 //! The histograms the relay's hot paths observe into, and the process collector: one set per
-//! process ([`instruments`]), exported beside the scrape-time series of [`super::render`].
+//! process ([`instruments`]), exported beside the scrape-time series of [`crate::http::metrics::render`].
 //!
 //! Durations are in seconds. Bucket edges follow indigo's where it has the series
 //! (`events_handle_duration`: 1 ms doubling, 15 buckets), so its dashboards read ours.

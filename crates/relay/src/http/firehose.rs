@@ -46,7 +46,7 @@ use serde::Deserialize;
 use atrelay_eventlog::{Error as LogError, Event, Reader, Start};
 use atrelay_stream::{encode_frame, ErrorFrame, Info, Message};
 
-use crate::{consumers::ConsumerSlot, state::AppState, xrpc::XrpcError};
+use crate::{engine::consumers::ConsumerSlot, http::xrpc::XrpcError, state::AppState};
 
 /// Most frames written to a consumer's socket between two flushes.
 pub const MAX_RUN: usize = 1024;
@@ -116,8 +116,8 @@ pub async fn subscribe_repos(
     // which every connection fills with zeros on its first read (133 KiB of RSS per idle
     // consumer; see the firehose_idle benchmark).
     upgrade
-        .max_frame_size(crate::consumers::MAX_INBOUND_FRAME_BYTES)
-        .max_message_size(crate::consumers::MAX_INBOUND_MESSAGE_BYTES)
+        .max_frame_size(crate::engine::consumers::MAX_INBOUND_FRAME_BYTES)
+        .max_message_size(crate::engine::consumers::MAX_INBOUND_MESSAGE_BYTES)
         .read_buffer_size(4 * 1024)
         .on_upgrade(move |socket| async move {
             let ended = serve_consumer(state, socket, cursor, &slot).await;

@@ -2,7 +2,7 @@
 
 use serde::Deserialize;
 
-use crate::xrpc::XrpcError;
+use crate::http::xrpc::XrpcError;
 
 /// `limit` and `cursor`, the paging parameters of every list endpoint.
 #[derive(Debug, Default, Deserialize)]
