@@ -2,9 +2,11 @@
 //!
 //! Every function here works on possibly partial trees and returns
 //! [`MstError::MissingBlock`] as soon as it needs a node that is only a stub.
+//! [`Tree::insert`] and [`Tree::remove`] (at the end) are the entry points; the functions
+//! before them work on nodes.
 
-use super::node::{Item, Leaf, Link, Node};
-use super::MstError;
+use super::node::{key_height, Item, Leaf, Link, Node};
+use super::{MstError, Tree};
 use crate::cid::Cid;
 
 /// Where a key falls among a node's items.
@@ -283,4 +285,95 @@ fn merge(left: Link, right: Link) -> Result<Link, MstError> {
     left.items.extend(right_items);
     left.touch();
     Ok(Link::Node(left))
+}
+
+impl Tree {
+    /// Sets `key` to `value`, returning the previous value (the tree is unchanged when it
+    /// equals `value`).
+    ///
+    /// # Errors
+    ///
+    /// [`MstError::MissingBlock`] when the edit needs a node that is not available (the tree
+    /// is then poisoned), [`MstError::InvalidKey`], [`MstError::Poisoned`].
+    pub fn insert(&mut self, key: &[u8], value: Cid) -> Result<Option<Cid>, MstError> {
+        self.check(key)?;
+        let res = self.insert_inner(key, value);
+        self.poisoned = res.is_err();
+        res
+    }
+
+    fn insert_inner(&mut self, key: &[u8], value: Cid) -> Result<Option<Cid>, MstError> {
+        let key_height = key_height(key);
+        if self.is_empty() {
+            self.root = Link::Node(Box::new(chain(key_height, key, key_height, value)));
+            self.height = key_height;
+            return Ok(None);
+        }
+        if key_height <= self.height {
+            return insert(open_mut(&mut self.root)?, key, key_height, value);
+        }
+        // The key belongs above the root: split the old tree around it.
+        let old = std::mem::replace(&mut self.root, Link::Node(Box::new(Node::new(0, vec![]))));
+        let (left, right) = split(old, key)?;
+        let below = key_height - 1;
+        let mut items = Vec::with_capacity(3);
+        items.extend(left.map(|l| Item::Child(lift(l, self.height, below))));
+        items.push(Item::Leaf(Leaf {
+            key: key.to_vec(),
+            value,
+        }));
+        items.extend(right.map(|r| Item::Child(lift(r, self.height, below))));
+        self.root = Link::Node(Box::new(Node::new(key_height, items)));
+        self.height = key_height;
+        Ok(None)
+    }
+
+    /// Removes `key`, returning its value, or `None` (tree unchanged) if it was absent.
+    ///
+    /// # Errors
+    ///
+    /// As [`Tree::insert`].
+    pub fn remove(&mut self, key: &[u8]) -> Result<Option<Cid>, MstError> {
+        self.check(key)?;
+        let res = self.remove_inner(key);
+        self.poisoned = res.is_err();
+        res
+    }
+
+    fn remove_inner(&mut self, key: &[u8]) -> Result<Option<Cid>, MstError> {
+        let key_height = key_height(key);
+        if key_height > self.height {
+            return Ok(None);
+        }
+        let prev = remove(open_mut(&mut self.root)?, key, key_height)?;
+        if prev.is_some() {
+            self.trim();
+        }
+        Ok(prev)
+    }
+
+    /// Drops root nodes that hold nothing but a single link.
+    fn trim(&mut self) {
+        loop {
+            let Link::Node(root) = &mut self.root else {
+                return;
+            };
+            if root.items.is_empty() {
+                root.height = 0;
+                self.height = 0;
+                return;
+            }
+            if root.items.len() != 1 {
+                return;
+            }
+            let Some(Item::Child(_)) = root.items.first() else {
+                return;
+            };
+            let Some(Item::Child(child)) = root.items.pop() else {
+                return;
+            };
+            self.root = child;
+            self.height = self.height.saturating_sub(1);
+        }
+    }
 }
