@@ -1,52 +1,8 @@
-//! The on-disk format: file names, segment header, record framing and index files.
-//!
-//! All integers are little-endian.
-//!
-//! **Segment file** `<first_seq, 20 digits>.log`: a 16-byte header, then records back to back.
-//!
-//! | offset | size | field |
-//! | --- | --- | --- |
-//! | 0 | 8 | magic `b"atrlog\0\x01"` (last byte is the format version) |
-//! | 8 | 8 | `first_seq` i64, equal to the number in the file name |
-//!
-//! **Record**: a 28-byte header, the origin when flag bit 0 is set, the DID, then the opaque
-//! event body.
-//!
-//! | offset | size | field |
-//! | --- | --- | --- |
-//! | 0 | 4 | `len` u32: bytes after the CRC field (20 + origin block + DID length + body length) |
-//! | 4 | 4 | CRC-32 (IEEE) over the segment's `first_seq` (8 bytes) then the `len` bytes that follow |
-//! | 8 | 8 | `seq` i64 |
-//! | 16 | 8 | `time_us` i64: append (or receive) time, µs since the Unix epoch |
-//! | 24 | 1 | `kind` u8, chosen by the caller |
-//! | 25 | 1 | flags u8: bit 0 = an origin follows; other bits zero (a record with one set is invalid) |
-//! | 26 | 2 | DID length u16 |
-//! | 28 | 18 + k | origin, only with flag bit 0: `source` i64, `source_seq` i64, note length u16 `k`, note ([`crate::Origin`]) |
-//! | 28 + o | n | DID, UTF-8 (`o` is 18 + k with an origin, else 0) |
-//! | 28 + o + n | m | event body |
-//!
-//! Records without an origin are byte for byte those of the first release of the format, so
-//! logs written before origins existed read unchanged.
-//!
-//! Mixing the segment's first seq into the CRC means a record only verifies in the file it
-//! was written to (as in raft-engine). A zero-filled or cut-short tail fails the length or
-//! CRC check, which is how a torn write is found.
-//!
-//! **Index file** `<first_seq>.idx`, written once when a segment is sealed: magic
-//! `b"atridx\0\x01"`, `first_seq` i64, entry count u32, entries of (`seq` i64, `offset` u64)
-//! in increasing order, and a CRC-32 of everything before it. Its last entry is the
-//! segment's last record, which gives the segment's newest seq and time without a scan.
+//! Record framing: a record's fixed header, optional origin, DID and body, its CRC seeded with
+//! the segment's first seq, and the size limits a record obeys.
 
-use std::path::{Path, PathBuf};
+use super::read_i64;
 
-use crate::error::Error;
-
-/// Segment file magic; the last byte is the format version.
-pub(crate) const SEGMENT_MAGIC: [u8; 8] = *b"atrlog\0\x01";
-/// Index file magic; the last byte is the format version.
-pub(crate) const INDEX_MAGIC: [u8; 8] = *b"atridx\0\x01";
-/// Bytes before the first record of a segment.
-pub(crate) const SEGMENT_HEADER_LEN: u64 = 16;
 /// Bytes of a record's fixed header (before its origin or DID).
 pub(crate) const RECORD_HEADER_LEN: usize = 28;
 /// Bytes of a record's origin block before its note, when it has one.
@@ -67,72 +23,6 @@ const MAX_RECORD_LEN: usize = RECORD_HEADER_LEN - FRAME_PREFIX_LEN
     + MAX_NOTE_BYTES
     + MAX_DID_BYTES
     + MAX_EVENT_BYTES;
-
-/// File name of the segment whose first record has `first_seq`.
-pub(crate) fn segment_path(dir: &Path, first_seq: i64) -> PathBuf {
-    dir.join(format!("{first_seq:020}.log"))
-}
-
-/// File name of the index of the segment starting at `first_seq`.
-pub(crate) fn index_path(dir: &Path, first_seq: i64) -> PathBuf {
-    dir.join(format!("{first_seq:020}.idx"))
-}
-
-/// Parses a segment or index file name into its first seq and whether it is a segment;
-/// `None` for any other file.
-pub(crate) fn parse_file_name(name: &str) -> Option<(i64, FileKind)> {
-    let (stem, kind) = if let Some(stem) = name.strip_suffix(".log") {
-        (stem, FileKind::Segment)
-    } else if let Some(stem) = name.strip_suffix(".idx") {
-        (stem, FileKind::Index)
-    } else {
-        return None;
-    };
-    if stem.len() != 20 || !stem.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    stem.parse().ok().map(|seq| (seq, kind))
-}
-
-/// The kinds of file the log keeps per segment.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum FileKind {
-    /// `<seq>.log`
-    Segment,
-    /// `<seq>.idx`
-    Index,
-}
-
-/// The 16-byte header that starts every segment.
-pub(crate) fn segment_header(first_seq: i64) -> [u8; SEGMENT_HEADER_LEN as usize] {
-    let mut out = [0u8; SEGMENT_HEADER_LEN as usize];
-    out[..8].copy_from_slice(&SEGMENT_MAGIC);
-    out[8..].copy_from_slice(&first_seq.to_le_bytes());
-    out
-}
-
-/// Checks a segment header read from `path`.
-pub(crate) fn check_segment_header(path: &Path, bytes: &[u8], first_seq: i64) -> Result<(), Error> {
-    if bytes.len() < SEGMENT_HEADER_LEN as usize {
-        return Err(Error::corrupt(path, 0, "segment header cut short"));
-    }
-    if bytes[..8] != SEGMENT_MAGIC {
-        return Err(Error::corrupt(
-            path,
-            0,
-            "bad segment magic or unknown format version",
-        ));
-    }
-    let seq = read_i64(&bytes[8..16]);
-    if seq != first_seq {
-        return Err(Error::corrupt(
-            path,
-            8,
-            format!("header says first seq {seq}, name says {first_seq}"),
-        ));
-    }
-    Ok(())
-}
 
 /// One event's fields as stored, borrowed from a buffer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -294,80 +184,6 @@ fn record_crc(base: i64, bytes: &[u8]) -> u32 {
     hasher.finalize()
 }
 
-/// One sparse index entry: the record with `seq` starts at byte `offset` of its segment.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct IndexEntry {
-    /// Seq of the record.
-    pub seq: i64,
-    /// Byte offset of the record in the segment file.
-    pub offset: u64,
-}
-
-/// Serializes a sealed segment's index.
-pub(crate) fn encode_index(first_seq: i64, entries: &[IndexEntry]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(24 + entries.len() * 16);
-    out.extend_from_slice(&INDEX_MAGIC);
-    out.extend_from_slice(&first_seq.to_le_bytes());
-    out.extend_from_slice(&(entries.len() as u32).to_le_bytes());
-    for entry in entries {
-        out.extend_from_slice(&entry.seq.to_le_bytes());
-        out.extend_from_slice(&entry.offset.to_le_bytes());
-    }
-    let crc = crc32fast::hash(&out);
-    out.extend_from_slice(&crc.to_le_bytes());
-    out
-}
-
-/// Parses an index file; `None` if it is damaged or belongs to another segment, in which
-/// case the caller rebuilds it from the segment.
-pub(crate) fn decode_index(first_seq: i64, bytes: &[u8]) -> Option<Vec<IndexEntry>> {
-    let (content, crc) = bytes.split_at_checked(bytes.len().checked_sub(4)?)?;
-    if crc32fast::hash(content) != u32::from_le_bytes(crc.try_into().ok()?) {
-        return None;
-    }
-    if content.get(..8)? != INDEX_MAGIC || read_i64(content.get(8..16)?) != first_seq {
-        return None;
-    }
-    let count = u32::from_le_bytes(content.get(16..20)?.try_into().ok()?) as usize;
-    let rest = content.get(20..)?;
-    if rest.len() != count.checked_mul(16)? {
-        return None;
-    }
-    let entries: Vec<IndexEntry> = rest
-        .chunks_exact(16)
-        .map(|chunk| IndexEntry {
-            seq: read_i64(&chunk[..8]),
-            offset: read_u64(&chunk[8..]),
-        })
-        .collect();
-    let sorted = entries
-        .windows(2)
-        .all(|w| w[0].seq < w[1].seq && w[0].offset < w[1].offset);
-    (sorted && !entries.is_empty()).then_some(entries)
-}
-
-/// The entry to start a seek for the first record with seq greater than `after`: the last
-/// entry whose seq is at most `after + 1`, or `None` if all entries are past it.
-pub(crate) fn seek_entry(entries: &[IndexEntry], after: i64) -> Option<IndexEntry> {
-    let target = after.saturating_add(1);
-    let idx = entries.partition_point(|entry| entry.seq <= target);
-    idx.checked_sub(1).and_then(|i| entries.get(i)).copied()
-}
-
-/// Reads an i64 from exactly 8 bytes (callers slice them).
-fn read_i64(bytes: &[u8]) -> i64 {
-    let mut arr = [0u8; 8];
-    arr.copy_from_slice(bytes);
-    i64::from_le_bytes(arr)
-}
-
-/// Reads a u64 from exactly 8 bytes (callers slice them).
-fn read_u64(bytes: &[u8]) -> u64 {
-    let mut arr = [0u8; 8];
-    arr.copy_from_slice(bytes);
-    u64::from_le_bytes(arr)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -458,65 +274,5 @@ mod tests {
             decode_record(&[0u8; 64], 1),
             Decoded::Invalid("record length below the header size")
         );
-    }
-
-    #[test]
-    fn names_parse() {
-        assert_eq!(
-            parse_file_name("00000000000000000042.log"),
-            Some((42, FileKind::Segment))
-        );
-        assert_eq!(
-            parse_file_name("00000000000000000042.idx"),
-            Some((42, FileKind::Index))
-        );
-        assert_eq!(parse_file_name("42.log"), None);
-        assert_eq!(parse_file_name("takedowns"), None);
-        assert_eq!(parse_file_name("0000000000000000004x.log"), None);
-        let path = segment_path(Path::new("/d"), 42);
-        let name = path.file_name().and_then(|n| n.to_str()).unwrap();
-        assert_eq!(parse_file_name(name), Some((42, FileKind::Segment)));
-    }
-
-    #[test]
-    fn index_round_trips_and_rejects_damage() {
-        let entries = vec![
-            IndexEntry { seq: 5, offset: 16 },
-            IndexEntry {
-                seq: 9,
-                offset: 400,
-            },
-        ];
-        let bytes = encode_index(5, &entries);
-        assert_eq!(decode_index(5, &bytes), Some(entries));
-        assert_eq!(decode_index(6, &bytes), None);
-        assert_eq!(decode_index(5, &bytes[..bytes.len() - 1]), None);
-        let mut bad = bytes.clone();
-        bad[30] ^= 1;
-        assert_eq!(decode_index(5, &bad), None);
-        assert_eq!(decode_index(5, &[]), None);
-    }
-
-    #[test]
-    fn seek_entry_picks_last_at_or_before_target() {
-        let entries = [
-            IndexEntry {
-                seq: 10,
-                offset: 16,
-            },
-            IndexEntry {
-                seq: 20,
-                offset: 100,
-            },
-            IndexEntry {
-                seq: 30,
-                offset: 200,
-            },
-        ];
-        assert_eq!(seek_entry(&entries, 5), None);
-        assert_eq!(seek_entry(&entries, 9), Some(entries[0]));
-        assert_eq!(seek_entry(&entries, 19), Some(entries[1]));
-        assert_eq!(seek_entry(&entries, 20), Some(entries[1]));
-        assert_eq!(seek_entry(&entries, 1000), Some(entries[2]));
     }
 }
