@@ -193,6 +193,7 @@ impl Relay {
     /// When a port cannot be bound, crash recovery fails, the event log failed (the message
     /// says how to restart) or a part did not stop cleanly.
     pub async fn run(self) -> anyhow::Result<()> {
+        let mut signals = Signals::install()?;
         let fd_limit = crate::http::edge::fdlimit::raise_to_hard_limit();
         let edge_limits = self.config.edge_limits(fd_limit);
         tracing::info!(
@@ -229,7 +230,7 @@ impl Relay {
         ));
         let mut log_failure = None;
         let early_end = tokio::select! {
-            () = shutdown_signal() => None,
+            () = signals.next() => None,
             result = &mut server => Some(result),
             reason = event_log_failure(&self.state.log) => {
                 tracing::error!(%reason, "the event log failed: no event can be accepted; stopping");
@@ -263,7 +264,7 @@ impl Relay {
                 Ok(failures) => anyhow::bail!("stopped with errors: {}", failures.join("; ")),
                 Err(_) => shutdown::give_up(&format!("did not finish within {}s", timeout.as_secs()), &progress),
             },
-            () = shutdown_signal() => shutdown::give_up("interrupted by a second signal", &progress),
+            () = signals.next() => shutdown::give_up("interrupted by a second signal", &progress),
         }
     }
 
@@ -414,25 +415,40 @@ async fn event_log_failure(log: &EventLog) -> String {
     }
 }
 
-/// Completes on Ctrl-C or SIGTERM.
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
+/// SIGTERM and SIGINT, caught from the moment [`Signals::install`] returns. Installed before
+/// the ports are bound, so a signal sent as soon as the relay answers stops it in order instead
+/// of killing it (a signal's default action until a handler exists).
+struct Signals {
     #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
+    terminate: tokio::signal::unix::Signal,
+    #[cfg(unix)]
+    interrupt: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    /// Starts catching the stop signals.
+    fn install() -> std::io::Result<Signals> {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{signal, SignalKind};
+            Ok(Signals {
+                terminate: signal(SignalKind::terminate())?,
+                interrupt: signal(SignalKind::interrupt())?,
+            })
         }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        _ = ctrl_c => {},
-        _ = terminate => {},
+        #[cfg(not(unix))]
+        Ok(Signals {})
+    }
+
+    /// Completes at the next SIGTERM or SIGINT (Ctrl-C).
+    async fn next(&mut self) {
+        #[cfg(unix)]
+        tokio::select! {
+            _ = self.terminate.recv() => {},
+            _ = self.interrupt.recv() => {},
+        }
+        #[cfg(not(unix))]
+        let _ = tokio::signal::ctrl_c().await;
     }
 }
 
