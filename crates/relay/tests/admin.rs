@@ -6,7 +6,7 @@ mod support;
 
 use std::time::Duration;
 
-use atrelay_stream::{decode_frame, AccountStatus as WireStatus, Message};
+use atrelay_stream::{decode_frame, Message, WireStatus};
 use atrelay_testkit::{sample_record, AccountOptions, FakeDirectory, FakePds};
 use futures_util::StreamExt;
 use serde_json::{json, Value};
@@ -364,7 +364,10 @@ async fn takedowns_hide_an_account_from_consumers_until_reversed(
     let Message::Account(notice) = heard.last().unwrap() else {
         unreachable!()
     };
-    assert_eq!(notice.status, Some(WireStatus::Takendown));
+    assert_eq!(
+        notice.status,
+        Some(WireStatus::Known(atrelay_store::AccountStatus::Takendown))
+    );
 
     // The query endpoints and the takedown list agree.
     let status = json_of(

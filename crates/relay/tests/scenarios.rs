@@ -33,7 +33,7 @@ use std::path::PathBuf;
 
 use atrelay::engine::ingest::DropReason;
 use atrelay_store::AccountStatus;
-use atrelay_stream::{decode_frame, AccountStatus as WireStatus, Message};
+use atrelay_stream::{decode_frame, Message, WireStatus};
 use atrelay_testkit::{FakeDirectory, FakePds, Scenario};
 use support::{next_message, unsequenced, wait_for_cursor, IngestSetup, TestRelay};
 
@@ -196,8 +196,8 @@ async fn replay(file: &str, backend: Backend, drops: &[Option<DropReason>]) {
         if let Some(status) = last_status {
             let want = match status.status {
                 _ if status.active => AccountStatus::Active,
-                Some(WireStatus::Deleted) => AccountStatus::Deleted,
-                Some(WireStatus::Deactivated) => AccountStatus::Deactivated,
+                Some(WireStatus::Known(AccountStatus::Deleted)) => AccountStatus::Deleted,
+                Some(WireStatus::Known(AccountStatus::Deactivated)) => AccountStatus::Deactivated,
                 other => panic!("{file}: status {other:?} not in these scenarios"),
             };
             assert_eq!(stored.upstream_status, want, "{file}: {}", account.did);

@@ -9,6 +9,7 @@
 //! - [`commit`]: signed commit objects (v3, and legacy v2).
 //! - [`proof`]: sync-1.1 commit proofs (MST operation inversion against `prevData`).
 //! - [`crypto`]: k256 and p256 public keys (did:key, Multikey, legacy forms) and signatures.
+//! - [`status`]: the lexicon's account and host status values.
 //! - [`syntax`]: validators for DIDs, handles, NSIDs, TIDs, record keys and AT-URIs.
 //!
 //! Every input is treated as untrusted bytes: bad input is a typed error saying what was wrong,
@@ -23,4 +24,5 @@ pub mod crypto;
 pub mod json;
 pub mod mst;
 pub mod proof;
+pub mod status;
 pub mod syntax;

@@ -8,7 +8,7 @@
 //! turns a [`Message`] back into bytes.
 //!
 //! Principal types: [`Message`] (one variant per frame kind), [`Commit`] with its [`RepoOp`]s,
-//! [`Sync`], [`Identity`], [`Account`] with [`AccountStatus`], [`Info`], [`ErrorFrame`],
+//! [`Sync`], [`Identity`], [`Account`] with [`WireStatus`], [`Info`], [`ErrorFrame`],
 //! [`UnknownFrame`] (a frame of a type this crate does not know, kept verbatim), and
 //! [`FrameError`] for every way a frame can be refused.
 //!
@@ -50,5 +50,5 @@ pub use frame::{decode_frame, decode_frame_bytes, encode_frame, MAX_FRAME_SIZE};
 pub use json::{message_from_json, message_to_json};
 pub use message::{
     Account, AccountStatus, Commit, ErrorFrame, Extra, Identity, Info, Message, OpAction, RepoOp,
-    Sync, UnknownFrame, CONSUMER_TOO_SLOW, FUTURE_CURSOR, OUTDATED_CURSOR,
+    Sync, UnknownFrame, WireStatus, CONSUMER_TOO_SLOW, FUTURE_CURSOR, OUTDATED_CURSOR,
 };

@@ -6,6 +6,7 @@
 use std::collections::BTreeMap;
 
 use atrelay_repo::cid::Cid;
+pub use atrelay_repo::status::AccountStatus;
 use bytes::Bytes;
 use ipld_core::ipld::Ipld;
 
@@ -145,26 +146,17 @@ pub struct Account {
     /// Whether the emitting service hosts the account's repository for fetching.
     pub active: bool,
     /// Why the account is not active; omitted when `None`.
-    pub status: Option<AccountStatus>,
+    pub status: Option<WireStatus>,
     /// Fields not in the lexicon (or `status` sent as `null`), kept verbatim.
     pub extra: Extra,
 }
 
-/// The `status` of an [`Account`] message (the lexicon's known values, others kept as text).
+/// The `status` of an [`Account`] message: one of the lexicon's values, or any other text,
+/// kept as received so the frame re-encodes to what was sent.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub enum AccountStatus {
-    /// `takendown`.
-    Takendown,
-    /// `suspended`.
-    Suspended,
-    /// `deleted`.
-    Deleted,
-    /// `deactivated`.
-    Deactivated,
-    /// `desynchronized`.
-    Desynchronized,
-    /// `throttled`.
-    Throttled,
+pub enum WireStatus {
+    /// A value this relay knows ([`AccountStatus`], the type the store keeps too).
+    Known(AccountStatus),
     /// Any other value.
     Other(String),
 }
@@ -314,32 +306,34 @@ impl From<&str> for OpAction {
     }
 }
 
-impl AccountStatus {
+impl WireStatus {
     /// The wire text of the status.
     pub fn as_str(&self) -> &str {
         match self {
-            AccountStatus::Takendown => "takendown",
-            AccountStatus::Suspended => "suspended",
-            AccountStatus::Deleted => "deleted",
-            AccountStatus::Deactivated => "deactivated",
-            AccountStatus::Desynchronized => "desynchronized",
-            AccountStatus::Throttled => "throttled",
-            AccountStatus::Other(other) => other,
+            WireStatus::Known(status) => status.as_str(),
+            WireStatus::Other(other) => other,
+        }
+    }
+
+    /// The status when it is one of the lexicon's values.
+    pub fn known(&self) -> Option<AccountStatus> {
+        match self {
+            WireStatus::Known(status) => Some(*status),
+            WireStatus::Other(_) => None,
         }
     }
 }
 
-impl From<&str> for AccountStatus {
+impl From<AccountStatus> for WireStatus {
+    fn from(status: AccountStatus) -> Self {
+        WireStatus::Known(status)
+    }
+}
+
+impl From<&str> for WireStatus {
     fn from(text: &str) -> Self {
-        match text {
-            "takendown" => AccountStatus::Takendown,
-            "suspended" => AccountStatus::Suspended,
-            "deleted" => AccountStatus::Deleted,
-            "deactivated" => AccountStatus::Deactivated,
-            "desynchronized" => AccountStatus::Desynchronized,
-            "throttled" => AccountStatus::Throttled,
-            other => AccountStatus::Other(other.to_owned()),
-        }
+        text.parse()
+            .map_or_else(|_| WireStatus::Other(text.to_owned()), WireStatus::Known)
     }
 }
 

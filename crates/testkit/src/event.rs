@@ -2,7 +2,7 @@
 
 use atrelay_repo::proof::RepoOp as ProofOp;
 use atrelay_stream::{
-    Account, AccountStatus, Commit as CommitMsg, Extra, Identity, Message, RepoOp, Sync,
+    Account, AccountStatus, Commit as CommitMsg, Extra, Identity, Message, RepoOp, Sync, WireStatus,
 };
 use bytes::Bytes;
 
@@ -57,7 +57,7 @@ pub fn account_message(did: &str, status: Option<AccountStatus>, seq: i64, time:
         did: did.to_owned(),
         time: time.to_owned(),
         active: status.is_none(),
-        status,
+        status: status.map(WireStatus::from),
         extra: Extra::new(),
     })
 }

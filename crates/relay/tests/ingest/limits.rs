@@ -58,7 +58,10 @@ async fn accounts_past_the_host_limit_are_throttled_visibly(
     match &second_events[1] {
         Message::Account(account) => {
             assert!(!account.active);
-            assert_eq!(account.status, Some(WireStatus::Throttled));
+            assert_eq!(
+                account.status,
+                Some(WireStatus::Known(atrelay_store::AccountStatus::Throttled))
+            );
         }
         other => panic!("expected #account, got {other:?}"),
     }

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use atrelay::engine::ingest::DropReason;
 use atrelay_store::{Setting, StoreError};
-use atrelay_stream::{decode_frame, AccountStatus as WireStatus, Message};
+use atrelay_stream::{decode_frame, Message, WireStatus};
 use atrelay_testkit::{
     sample_record, AccountOptions, FakeDirectory, FakePds, Misbehavior, RecordPath,
 };

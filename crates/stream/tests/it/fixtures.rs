@@ -133,7 +133,10 @@ fn typed_fields_of_known_frames() {
         panic!("not an account")
     };
     assert!(!account.active);
-    assert_eq!(account.status, Some(atrelay_stream::AccountStatus::Deleted));
+    assert_eq!(
+        account.status,
+        Some(atrelay_stream::AccountStatus::Deleted.into())
+    );
 }
 
 /// The fuzz target's property, checked deterministically on stable: every single-byte mutation

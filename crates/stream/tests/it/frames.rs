@@ -6,7 +6,7 @@ use atrelay_repo::cbor::CborError;
 use atrelay_repo::cid::cid_for_dag_cbor;
 use atrelay_stream::{
     decode_frame, encode_frame, Account, AccountStatus, Commit, ErrorFrame, Extra, FrameError,
-    Identity, Info, Message, OpAction, RepoOp, Sync, MAX_FRAME_SIZE,
+    Identity, Info, Message, OpAction, RepoOp, Sync, WireStatus, MAX_FRAME_SIZE,
 };
 use bytes::Bytes;
 use ipld_core::ipld::Ipld;
@@ -210,13 +210,13 @@ fn other_messages_encode_as_the_lexicon_lays_them_out() {
 #[test]
 fn every_account_status_round_trips() {
     let statuses = [
-        Some(AccountStatus::Takendown),
-        Some(AccountStatus::Suspended),
-        Some(AccountStatus::Deleted),
-        Some(AccountStatus::Deactivated),
-        Some(AccountStatus::Desynchronized),
-        Some(AccountStatus::Throttled),
-        Some(AccountStatus::Other("someFutureStatus".into())),
+        Some(AccountStatus::Takendown.into()),
+        Some(AccountStatus::Suspended.into()),
+        Some(AccountStatus::Deleted.into()),
+        Some(AccountStatus::Deactivated.into()),
+        Some(AccountStatus::Desynchronized.into()),
+        Some(AccountStatus::Throttled.into()),
+        Some(WireStatus::Other("someFutureStatus".into())),
         None,
     ];
     for status in statuses {

@@ -1,11 +1,11 @@
-//! The event kinds the relay logs, the mapping between stored and wire account statuses, and
+//! The event kinds the relay logs, how an upstream `#account`'s status is stored, and
 //! the one place a `#account` with the relay's own view of an account is made.
 
 use std::time::SystemTime;
 
 use atrelay_eventlog::{EventLog, Ticket};
 use atrelay_store::{Account, AccountStatus};
-use atrelay_stream::{encode_frame, AccountStatus as WireStatus, Message};
+use atrelay_stream::{encode_frame, Message, WireStatus};
 
 /// Event-log kind byte of `#commit` (indigo's numbering).
 pub const KIND_COMMIT: u8 = 1;
@@ -16,34 +16,16 @@ pub const KIND_ACCOUNT: u8 = 5;
 /// Event-log kind byte of `#sync`.
 pub const KIND_SYNC: u8 = 6;
 
-/// The wire form of a stored status.
-pub fn wire_status(status: AccountStatus) -> WireStatus {
-    match status {
-        AccountStatus::Takendown => WireStatus::Takendown,
-        AccountStatus::Suspended => WireStatus::Suspended,
-        AccountStatus::Deleted => WireStatus::Deleted,
-        AccountStatus::Deactivated => WireStatus::Deactivated,
-        AccountStatus::Desynchronized => WireStatus::Desynchronized,
-        AccountStatus::Throttled => WireStatus::Throttled,
-        AccountStatus::Active => WireStatus::Other("active".to_owned()),
-    }
-}
-
 /// The stored form of the status an upstream `#account` reports: active when it says so,
-/// else its status, with an absent or unknown one read as deactivated.
+/// else its status, with an absent or unknown one (or `active` beside `active: false`) read
+/// as deactivated.
 pub fn reported_status(active: bool, status: Option<&WireStatus>) -> AccountStatus {
     if active {
         return AccountStatus::Active;
     }
-    match status {
-        Some(WireStatus::Takendown) => AccountStatus::Takendown,
-        Some(WireStatus::Suspended) => AccountStatus::Suspended,
-        Some(WireStatus::Deleted) => AccountStatus::Deleted,
-        Some(WireStatus::Desynchronized) => AccountStatus::Desynchronized,
-        Some(WireStatus::Throttled) => AccountStatus::Throttled,
-        Some(WireStatus::Deactivated) | Some(WireStatus::Other(_)) | None => {
-            AccountStatus::Deactivated
-        }
+    match status.and_then(WireStatus::known) {
+        Some(AccountStatus::Active) | None => AccountStatus::Deactivated,
+        Some(status) => status,
     }
 }
 
@@ -61,7 +43,7 @@ pub fn append_account_view(
         did: account.did.clone(),
         time: atrelay_repo::syntax::format_datetime(SystemTime::now()),
         active: account.is_active(),
-        status: account.status().map(wire_status),
+        status: account.status().map(WireStatus::from),
         extra: Default::default(),
     });
     log.append(&account.did, KIND_ACCOUNT, move |seq| {
@@ -81,19 +63,22 @@ mod tests {
             .filter(|status| *status != AccountStatus::Active)
         {
             assert_eq!(
-                reported_status(false, Some(&wire_status(status))),
+                reported_status(false, Some(&WireStatus::from(status))),
                 status,
                 "{status:?}"
             );
         }
         assert_eq!(
-            reported_status(true, Some(&WireStatus::Takendown)),
+            reported_status(true, Some(&AccountStatus::Takendown.into())),
             AccountStatus::Active
         );
         assert_eq!(reported_status(false, None), AccountStatus::Deactivated);
-        assert_eq!(
-            reported_status(false, Some(&WireStatus::Other("hibernating".into()))),
-            AccountStatus::Deactivated
-        );
+        for odd in ["hibernating", "active"] {
+            assert_eq!(
+                reported_status(false, Some(&WireStatus::from(odd))),
+                AccountStatus::Deactivated,
+                "{odd}"
+            );
+        }
     }
 }

@@ -11,7 +11,7 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use atrelay_store::{AccountFilter, AccountStatus, StoreError};
-use atrelay_stream::{AccountStatus as WireStatus, Message};
+use atrelay_stream::{Message, WireStatus};
 
 use super::counters::DropReason;
 use super::events::{append_account_view, KIND_COMMIT, KIND_SYNC};
@@ -73,7 +73,7 @@ pub fn admit_new_account(host: &HostContext, mut outcome: Outcome) -> Admission 
     update.initial_local_reason = Some(format!("{ACCOUNT_LIMIT_REASON} ({limit})"));
     if let Message::Account(account) = message {
         account.active = false;
-        account.status = Some(WireStatus::Throttled);
+        account.status = Some(WireStatus::Known(AccountStatus::Throttled));
     }
     Admission {
         outcome,

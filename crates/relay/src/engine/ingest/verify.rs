@@ -17,7 +17,7 @@ use atrelay_stream::Message;
 use super::accounts::{AccountCache, AccountState};
 use super::counters::DropReason;
 use super::events::{
-    reported_status, wire_status, KIND_ACCOUNT, KIND_COMMIT, KIND_IDENTITY, KIND_SYNC,
+    reported_status, KIND_ACCOUNT, KIND_COMMIT, KIND_IDENTITY, KIND_SYNC,
 };
 use super::host::HostContext;
 use super::IngestConfig;
@@ -419,7 +419,7 @@ impl Verifier {
         let (update, next, new_account) = self.update_for(host, &did, next);
         let mut out = account;
         out.active = after.0;
-        out.status = after.1.map(wire_status);
+        out.status = after.1.map(atrelay_stream::WireStatus::from);
         Outcome::Accept {
             did,
             kind: KIND_ACCOUNT,
