@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -11,10 +11,13 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::{json, Value};
-use tokio::sync::oneshot;
 
 use crate::did_doc::DidDocument;
 use crate::error::TestkitError;
+
+mod server;
+
+pub(crate) use server::{lock, ServerGuard};
 
 /// A fake PLC directory. Cheap to clone; the server stops when the last clone is dropped.
 #[derive(Clone)]
@@ -50,62 +53,6 @@ struct DirectoryState {
     requests: HashMap<String, u64>,
     /// How long every lookup waits before it is answered.
     delay: std::time::Duration,
-}
-
-/// Stops a server task when dropped.
-#[derive(Debug)]
-pub(crate) struct ServerGuard {
-    /// The bound address.
-    pub(crate) addr: SocketAddr,
-    /// Fires on drop.
-    stop: Mutex<Option<oneshot::Sender<()>>>,
-}
-
-impl ServerGuard {
-    /// Binds `127.0.0.1:0` and serves `router` until the guard is dropped.
-    pub(crate) async fn serve(router: Router) -> Result<Self, TestkitError> {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-        Self::serve_on(listener, router)
-    }
-
-    /// Serves `router` on an already bound listener until the guard is dropped.
-    pub(crate) fn serve_on(
-        listener: tokio::net::TcpListener,
-        router: Router,
-    ) -> Result<Self, TestkitError> {
-        let addr = listener.local_addr()?;
-        let (stop, stopped) = oneshot::channel::<()>();
-        tokio::spawn(async move {
-            let shutdown = async move {
-                let _ = stopped.await;
-            };
-            if let Err(e) = axum::serve(listener, router)
-                .with_graceful_shutdown(shutdown)
-                .await
-            {
-                tracing::warn!(error = %e, "fake server stopped with an error");
-            }
-        });
-        Ok(Self {
-            addr,
-            stop: Mutex::new(Some(stop)),
-        })
-    }
-}
-
-impl Drop for ServerGuard {
-    fn drop(&mut self) {
-        if let Some(stop) = lock(&self.stop).take() {
-            let _ = stop.send(());
-        }
-    }
-}
-
-/// Locks a mutex, recovering the data if a panicking test thread poisoned it.
-pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 impl FakeDirectory {
