@@ -1,29 +1,32 @@
 //! [`FakeDirectory`]: a PLC directory on loopback. `GET /<did>` answers the DID document
 //! (200), `404` for an unknown DID and `410` for a tombstoned one, like plc.directory.
+//!
+//! It also hosts did:web documents: `GET /.well-known/did.json` answers for the DID the
+//! `Host` header names (see [`FakeDirectory::web_did`]). Any DID can be given a hostile
+//! [`Reply`] instead of its document (an error status, a slow answer, an endless body), and
+//! the directory counts requests per DID and the most it answered at once.
 
-use std::collections::HashMap;
+mod reply;
+mod routes;
+mod server;
+
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
-use axum::extract::{Path, State};
-use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
-use axum::routing::get;
-use axum::{Json, Router};
-use serde_json::{json, Value};
+use serde_json::Value;
 
 use crate::did_doc::DidDocument;
 use crate::error::TestkitError;
 
-mod server;
-
+pub use reply::Reply;
+use routes::{DirectoryState, Entry, Shared};
 pub(crate) use server::{lock, ServerGuard};
 
 /// A fake PLC directory. Cheap to clone; the server stops when the last clone is dropped.
 #[derive(Clone)]
 pub struct FakeDirectory {
     /// Shared with the server task.
-    state: Arc<Mutex<DirectoryState>>,
+    state: Shared,
     /// Keeps the server alive; dropping the last clone shuts it down.
     guard: Arc<ServerGuard>,
 }
@@ -36,25 +39,6 @@ impl std::fmt::Debug for FakeDirectory {
     }
 }
 
-/// What the directory knows about one DID.
-#[derive(Debug, Clone)]
-enum Entry {
-    /// The current document.
-    Active(Value),
-    /// The DID was tombstoned.
-    Tombstoned,
-}
-
-#[derive(Debug, Default)]
-struct DirectoryState {
-    /// DID → entry.
-    entries: HashMap<String, Entry>,
-    /// DID → number of `GET`s served for it (including 404s and 410s).
-    requests: HashMap<String, u64>,
-    /// How long every lookup waits before it is answered.
-    delay: std::time::Duration,
-}
-
 impl FakeDirectory {
     /// Starts a directory on `127.0.0.1` on a free port.
     ///
@@ -63,10 +47,7 @@ impl FakeDirectory {
     /// [`TestkitError::Io`] when the socket cannot be bound.
     pub async fn start() -> Result<Self, TestkitError> {
         let state = Arc::new(Mutex::new(DirectoryState::default()));
-        let router = Router::new()
-            .route("/{did}", get(serve_document))
-            .with_state(state.clone());
-        let guard = ServerGuard::serve(router).await?;
+        let guard = ServerGuard::serve(routes::router(state.clone())).await?;
         Ok(Self {
             state,
             guard: Arc::new(guard),
@@ -116,39 +97,41 @@ impl FakeDirectory {
     }
 
     /// Makes every later lookup wait `delay` before it is answered, as a slow directory would.
+    /// A [`Reply`]'s own delay comes on top.
     pub fn set_delay(&self, delay: std::time::Duration) {
         lock(&self.state).delay = delay;
     }
 
-    /// How many lookups of `did` the directory has answered.
+    /// Answers every later request for `did` (a PLC lookup, or the `/.well-known/did.json` of
+    /// a [`web_did`](Self::web_did)) with `reply`, whatever is published for it, until
+    /// [`clear_reply`](Self::clear_reply). Replaces an earlier reply.
+    pub fn set_reply(&self, did: &str, reply: Reply) {
+        lock(&self.state).replies.insert(did.to_owned(), reply);
+    }
+
+    /// Drops the reply set for `did`: its published document (or 404, or 410) is served again.
+    pub fn clear_reply(&self, did: &str) {
+        lock(&self.state).replies.remove(did);
+    }
+
+    /// The did:web DID this directory hosts under the name `host` (e.g. `localhost` or
+    /// `127.0.0.1`) on its own port: `did:web:<host>%3A<port>`. A request for
+    /// `/.well-known/did.json` with `Host: <host>:<port>` is answered for that DID, with what
+    /// was [`publish`](Self::publish)ed or [`set_reply`](Self::set_reply)'d for it, so one
+    /// directory hosts a distinct did:web identity per name that reaches it.
+    pub fn web_did(&self, host: &str) -> String {
+        routes::web_did_of_host(&format!("{host}:{}", self.guard.addr.port()))
+    }
+
+    /// How many requests for `did` the directory has received: PLC lookups, or document
+    /// fetches for a [`web_did`](Self::web_did); 404s, 410s and replies included.
     pub fn request_count(&self, did: &str) -> u64 {
         lock(&self.state).requests.get(did).copied().unwrap_or(0)
     }
-}
 
-async fn serve_document(
-    State(state): State<Arc<Mutex<DirectoryState>>>,
-    Path(did): Path<String>,
-) -> Response {
-    let (entry, delay) = {
-        let mut state = lock(&state);
-        *state.requests.entry(did.clone()).or_default() += 1;
-        (state.entries.get(&did).cloned(), state.delay)
-    };
-    if !delay.is_zero() {
-        tokio::time::sleep(delay).await;
-    }
-    match entry {
-        Some(Entry::Active(doc)) => Json(doc).into_response(),
-        Some(Entry::Tombstoned) => (
-            StatusCode::GONE,
-            Json(json!({"message": format!("DID not available: {did}")})),
-        )
-            .into_response(),
-        None => (
-            StatusCode::NOT_FOUND,
-            Json(json!({"message": format!("DID not registered: {did}")})),
-        )
-            .into_response(),
+    /// The most requests the directory was answering at the same time (a request counts
+    /// until its status and headers are sent, delays included).
+    pub fn max_concurrent_requests(&self) -> usize {
+        lock(&self.state).max_in_flight
     }
 }

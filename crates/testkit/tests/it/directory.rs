@@ -110,3 +110,67 @@ async fn handle_changes_update_the_document_and_emit_identity() {
     .unwrap();
     assert_eq!(described["did"], did);
 }
+
+#[tokio::test]
+async fn replies_override_documents_and_web_dids_are_hosted_by_host() {
+    use atrelay_testkit::Reply;
+    use std::time::Duration;
+
+    let directory = FakeDirectory::start().await.unwrap();
+    let plc = "did:plc:aaaaaaaaaaaaaaaaaaaaaaaa";
+    directory.publish_json(plc, serde_json::json!({"id": plc}));
+    let client = reqwest::Client::new();
+    let get = |url: String| {
+        let client = client.clone();
+        async move {
+            let response = client.get(url).send().await.unwrap();
+            (response.status().as_u16(), response.text().await.unwrap())
+        }
+    };
+    let plc_url = format!("{}/{plc}", directory.url());
+    assert_eq!(get(plc_url.clone()).await.0, 200);
+    directory.set_reply(plc, Reply::status(503));
+    assert_eq!(
+        get(plc_url.clone()).await,
+        (503, "{\"error\":\"status 503\"}".to_owned())
+    );
+    directory.clear_reply(plc);
+    assert_eq!(get(plc_url.clone()).await.0, 200);
+    assert_eq!(directory.request_count(plc), 3);
+
+    // did:web documents by Host: one directory, one identity per name that reaches it.
+    let port = directory.addr().port();
+    let local = directory.web_did("localhost");
+    assert_eq!(local, format!("did:web:localhost%3A{port}"));
+    let loopback = directory.web_did("127.0.0.1");
+    directory.publish_json(&local, serde_json::json!({"id": local}));
+    directory.set_reply(&loopback, Reply::ok("not json"));
+    let (status, body) = get(format!("http://localhost:{port}/.well-known/did.json")).await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&body).unwrap()["id"],
+        local
+    );
+    let (status, body) = get(format!("http://127.0.0.1:{port}/.well-known/did.json")).await;
+    assert_eq!((status, body.as_str()), (200, "not json"));
+    assert_eq!(directory.request_count(&local), 1);
+    assert_eq!(directory.request_count(&loopback), 1);
+
+    // An endless body has no Content-Length.
+    directory.set_reply(
+        plc,
+        Reply::Stream {
+            chunk: 10,
+            chunks: 3,
+        },
+    );
+    let response = client.get(&plc_url).send().await.unwrap();
+    assert_eq!(response.content_length(), None);
+    assert_eq!(response.bytes().await.unwrap().len(), 30);
+
+    // Slow replies overlap; the directory reports how many it answered at once.
+    directory.set_reply(plc, Reply::slow("{}", Duration::from_millis(200)));
+    let (a, b) = tokio::join!(get(plc_url.clone()), get(plc_url.clone()));
+    assert_eq!((a.0, b.0), (200, 200));
+    assert_eq!(directory.max_concurrent_requests(), 2);
+}
