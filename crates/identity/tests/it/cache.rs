@@ -8,27 +8,27 @@ use atrelay_identity::{
     CacheConfig, CachingResolver, HttpResolver, Identity, ResolveError, Resolver, StaticResolver,
 };
 use atrelay_repo::crypto::SigningKey;
+use atrelay_testkit::{FakeDirectory, Reply};
 
 use crate::resolve::{dev_resolver, document, OTHER_PLC_DID, PLC_DID};
-use crate::server::{FakeServer, Reply};
 
-fn cached(server: &FakeServer, config: CacheConfig) -> CachingResolver<HttpResolver> {
-    CachingResolver::new(dev_resolver(server), config)
+fn cached(directory: &FakeDirectory, config: CacheConfig) -> CachingResolver<HttpResolver> {
+    CachingResolver::new(dev_resolver(directory), config)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn thousand_concurrent_lookups_reach_the_server_once() {
-    let server = FakeServer::start().await;
+    let directory = FakeDirectory::start().await.unwrap();
     let key = SigningKey::generate_k256().public_key();
     // The delay keeps the first request in flight while the others arrive.
-    server.plc(
+    directory.set_reply(
         PLC_DID,
         Reply::slow(
-            document(PLC_DID, &key, "https://pds.example.com"),
+            document(PLC_DID, &key, "https://pds.example.com").to_string(),
             Duration::from_millis(300),
         ),
     );
-    let resolver = Arc::new(cached(&server, CacheConfig::default()));
+    let resolver = Arc::new(cached(&directory, CacheConfig::default()));
     let tasks: Vec<_> = (0..1000)
         .map(|_| {
             let resolver = Arc::clone(&resolver);
@@ -39,7 +39,7 @@ async fn thousand_concurrent_lookups_reach_the_server_once() {
         let ident = task.await.unwrap().unwrap();
         assert_eq!(ident.signing_key.as_ref(), Some(&key));
     }
-    assert_eq!(server.plc_hits(PLC_DID), 1);
+    assert_eq!(directory.request_count(PLC_DID), 1);
     let m = resolver.metrics();
     assert_eq!(m.misses.load(Ordering::Relaxed), 1);
     assert_eq!(
@@ -51,26 +51,26 @@ async fn thousand_concurrent_lookups_reach_the_server_once() {
 
     // Later lookups are plain hits.
     resolver.resolve(PLC_DID).await.unwrap();
-    assert_eq!(server.plc_hits(PLC_DID), 1);
+    assert_eq!(directory.request_count(PLC_DID), 1);
 }
 
 #[tokio::test]
 async fn failures_are_cached_briefly() {
-    let server = FakeServer::start().await;
-    let resolver = cached(&server, CacheConfig::default());
+    let directory = FakeDirectory::start().await.unwrap();
+    let resolver = cached(&directory, CacheConfig::default());
     for _ in 0..3 {
         assert!(matches!(
             resolver.resolve(PLC_DID).await,
             Err(ResolveError::NotFound { .. })
         ));
     }
-    assert_eq!(server.plc_hits(PLC_DID), 1);
+    assert_eq!(directory.request_count(PLC_DID), 1);
     assert_eq!(resolver.metrics().errors.load(Ordering::Relaxed), 1);
     assert_eq!(resolver.metrics().hits.load(Ordering::Relaxed), 2);
 
     // With failure caching off, every lookup asks again.
     let uncached = cached(
-        &server,
+        &directory,
         CacheConfig {
             error_ttl: Duration::ZERO,
             ..CacheConfig::default()
@@ -78,19 +78,16 @@ async fn failures_are_cached_briefly() {
     );
     uncached.resolve(PLC_DID).await.unwrap_err();
     uncached.resolve(PLC_DID).await.unwrap_err();
-    assert_eq!(server.plc_hits(PLC_DID), 3);
+    assert_eq!(directory.request_count(PLC_DID), 3);
 }
 
 #[tokio::test]
 async fn entries_expire_after_their_ttl() {
-    let server = FakeServer::start().await;
+    let directory = FakeDirectory::start().await.unwrap();
     let key = SigningKey::generate_k256().public_key();
-    server.plc(
-        PLC_DID,
-        Reply::ok(document(PLC_DID, &key, "https://pds.example.com")),
-    );
+    directory.publish_json(PLC_DID, document(PLC_DID, &key, "https://pds.example.com"));
     let resolver = cached(
-        &server,
+        &directory,
         CacheConfig {
             ttl: Duration::from_millis(50),
             ..CacheConfig::default()
@@ -98,35 +95,35 @@ async fn entries_expire_after_their_ttl() {
     );
     resolver.resolve(PLC_DID).await.unwrap();
     resolver.resolve(PLC_DID).await.unwrap();
-    assert_eq!(server.plc_hits(PLC_DID), 1);
+    assert_eq!(directory.request_count(PLC_DID), 1);
     tokio::time::sleep(Duration::from_millis(120)).await;
     assert_eq!(resolver.cached(PLC_DID), None);
     resolver.resolve(PLC_DID).await.unwrap();
-    assert_eq!(server.plc_hits(PLC_DID), 2);
+    assert_eq!(directory.request_count(PLC_DID), 2);
 }
 
 #[tokio::test]
 async fn purge_refetches_one_did() {
-    let server = FakeServer::start().await;
+    let directory = FakeDirectory::start().await.unwrap();
     let old_key = SigningKey::generate_k256().public_key();
     let new_key = SigningKey::generate_p256().public_key();
     let other_key = SigningKey::generate_k256().public_key();
-    server.plc(
+    directory.publish_json(
         PLC_DID,
-        Reply::ok(document(PLC_DID, &old_key, "https://old.example.com")),
+        document(PLC_DID, &old_key, "https://old.example.com"),
     );
-    server.plc(
+    directory.publish_json(
         OTHER_PLC_DID,
-        Reply::ok(document(OTHER_PLC_DID, &other_key, "https://x.example")),
+        document(OTHER_PLC_DID, &other_key, "https://x.example"),
     );
-    let resolver = cached(&server, CacheConfig::default());
+    let resolver = cached(&directory, CacheConfig::default());
     resolver.resolve(PLC_DID).await.unwrap();
     resolver.resolve(OTHER_PLC_DID).await.unwrap();
 
     // The account migrates; until purged the cache still answers with the old document.
-    server.plc(
+    directory.publish_json(
         PLC_DID,
-        Reply::ok(document(PLC_DID, &new_key, "https://new.example.com")),
+        document(PLC_DID, &new_key, "https://new.example.com"),
     );
     let stale = resolver.resolve(PLC_DID).await.unwrap();
     assert_eq!(stale.pds_host.as_deref(), Some("old.example.com"));
@@ -135,27 +132,24 @@ async fn purge_refetches_one_did() {
     let fresh = resolver.resolve(PLC_DID).await.unwrap();
     assert_eq!(fresh.pds_host.as_deref(), Some("new.example.com"));
     assert_eq!(fresh.signing_key, Some(new_key));
-    assert_eq!(server.plc_hits(PLC_DID), 2);
+    assert_eq!(directory.request_count(PLC_DID), 2);
     assert_eq!(resolver.metrics().purges.load(Ordering::Relaxed), 1);
 
     // The other DID was not touched.
     resolver.resolve(OTHER_PLC_DID).await.unwrap();
-    assert_eq!(server.plc_hits(OTHER_PLC_DID), 1);
+    assert_eq!(directory.request_count(OTHER_PLC_DID), 1);
 }
 
 #[tokio::test]
 async fn purge_through_a_trait_object() {
-    let server = FakeServer::start().await;
+    let directory = FakeDirectory::start().await.unwrap();
     let key = SigningKey::generate_k256().public_key();
-    server.plc(
-        PLC_DID,
-        Reply::ok(document(PLC_DID, &key, "https://pds.example.com")),
-    );
-    let resolver: Arc<dyn Resolver> = Arc::new(cached(&server, CacheConfig::default()));
+    directory.publish_json(PLC_DID, document(PLC_DID, &key, "https://pds.example.com"));
+    let resolver: Arc<dyn Resolver> = Arc::new(cached(&directory, CacheConfig::default()));
     resolver.resolve(PLC_DID).await.unwrap();
     resolver.purge(PLC_DID);
     resolver.resolve(PLC_DID).await.unwrap();
-    assert_eq!(server.plc_hits(PLC_DID), 2);
+    assert_eq!(directory.request_count(PLC_DID), 2);
 }
 
 #[tokio::test]
@@ -188,16 +182,16 @@ async fn table_is_bounded() {
 
 #[tokio::test]
 async fn a_cancelled_leader_does_not_block_others() {
-    let server = FakeServer::start().await;
+    let directory = FakeDirectory::start().await.unwrap();
     let key = SigningKey::generate_k256().public_key();
-    server.plc(
+    directory.set_reply(
         PLC_DID,
         Reply::slow(
-            document(PLC_DID, &key, "https://pds.example.com"),
+            document(PLC_DID, &key, "https://pds.example.com").to_string(),
             Duration::from_millis(200),
         ),
     );
-    let resolver = Arc::new(cached(&server, CacheConfig::default()));
+    let resolver = Arc::new(cached(&directory, CacheConfig::default()));
 
     // Start a lookup and give up on it while the request is in flight.
     let leader = {

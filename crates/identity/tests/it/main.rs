@@ -1,7 +1,7 @@
-//! Integration tests of atrelay-identity against a local HTTP server that plays a PLC
-//! directory and did:web hosts. Only loopback is touched.
+//! Integration tests of atrelay-identity against testkit's `FakeDirectory`, which plays a PLC
+//! directory and did:web hosts (with hostile replies where a test asks). Only loopback is
+//! touched.
 
 mod cache;
 mod outbound;
 mod resolve;
-mod server;

@@ -1,18 +1,17 @@
-//! HttpResolver against the fake server: good documents, legacy keys and every error class.
+//! HttpResolver against the fake directory: good documents, legacy keys and every error class.
 
 use std::time::Duration;
 
 use atrelay_identity::{HttpResolver, ResolveError, Resolver, ResolverConfig};
 use atrelay_repo::crypto::{PublicKey, SigningKey};
-use serde_json::json;
-
-use crate::server::{FakeServer, Reply};
+use atrelay_testkit::{FakeDirectory, Reply};
+use serde_json::{json, Value};
 
 pub const PLC_DID: &str = "did:plc:ewvi7nxzyoun6zhxrhs64oiz";
 pub const OTHER_PLC_DID: &str = "did:plc:44ybard66vv44zksje25o7dz";
 
 /// A current-style DID document with a Multikey and relative fragment ids.
-pub fn document(did: &str, key: &PublicKey, pds: &str) -> String {
+pub fn document(did: &str, key: &PublicKey, pds: &str) -> Value {
     json!({
         "@context": ["https://www.w3.org/ns/did/v1", "https://w3id.org/security/multikey/v1"],
         "id": did,
@@ -29,19 +28,18 @@ pub fn document(did: &str, key: &PublicKey, pds: &str) -> String {
             "serviceEndpoint": pds
         }]
     })
-    .to_string()
 }
 
-pub fn dev_resolver(server: &FakeServer) -> HttpResolver {
-    dev_resolver_with(server, |_| {})
+pub fn dev_resolver(directory: &FakeDirectory) -> HttpResolver {
+    dev_resolver_with(directory, |_| {})
 }
 
 pub fn dev_resolver_with(
-    server: &FakeServer,
+    directory: &FakeDirectory,
     tweak: impl FnOnce(&mut ResolverConfig),
 ) -> HttpResolver {
     let mut config = ResolverConfig {
-        plc_url: server.plc_url(),
+        plc_url: directory.url(),
         dev_mode: true,
         ..ResolverConfig::default()
     };
@@ -51,49 +49,40 @@ pub fn dev_resolver_with(
 
 #[tokio::test]
 async fn plc_document() {
-    let server = FakeServer::start().await;
+    let directory = FakeDirectory::start().await.unwrap();
     let key = SigningKey::generate_k256().public_key();
-    server.plc(
-        PLC_DID,
-        Reply::ok(document(PLC_DID, &key, "https://pds.example.com")),
-    );
-    let ident = dev_resolver(&server).resolve(PLC_DID).await.unwrap();
+    directory.publish_json(PLC_DID, document(PLC_DID, &key, "https://pds.example.com"));
+    let ident = dev_resolver(&directory).resolve(PLC_DID).await.unwrap();
     assert_eq!(ident.did, PLC_DID);
     assert_eq!(ident.signing_key, Some(key));
     assert_eq!(ident.pds_host.as_deref(), Some("pds.example.com"));
     assert_eq!(ident.handle.as_deref(), Some("alice.example.com"));
-    assert_eq!(server.plc_hits(PLC_DID), 1);
+    assert_eq!(directory.request_count(PLC_DID), 1);
 }
 
 #[tokio::test]
 async fn web_documents_by_host() {
-    let server = FakeServer::start().await;
+    let directory = FakeDirectory::start().await.unwrap();
     let key_a = SigningKey::generate_p256().public_key();
     let key_b = SigningKey::generate_k256().public_key();
-    let did_a = format!("did:web:localhost%3A{}", server.port);
-    let did_b = format!("did:web:127.0.0.1%3A{}", server.port);
-    server.web(
-        "localhost",
-        Reply::ok(document(&did_a, &key_a, "http://localhost:2583")),
-    );
-    server.web(
-        "127.0.0.1",
-        Reply::ok(document(&did_b, &key_b, "https://b.example")),
-    );
-    let resolver = dev_resolver(&server);
+    let did_a = format!("did:web:localhost%3A{}", directory.addr().port());
+    let did_b = format!("did:web:127.0.0.1%3A{}", directory.addr().port());
+    directory.publish_json(&did_a, document(&did_a, &key_a, "http://localhost:2583"));
+    directory.publish_json(&did_b, document(&did_b, &key_b, "https://b.example"));
+    let resolver = dev_resolver(&directory);
 
     let a = resolver.resolve(&did_a).await.unwrap();
     assert_eq!(a.signing_key, Some(key_a));
     assert_eq!(a.pds_host.as_deref(), Some("localhost:2583"));
     let b = resolver.resolve(&did_b).await.unwrap();
     assert_eq!(b.signing_key, Some(key_b));
-    assert_eq!(server.web_hits("localhost"), 1);
-    assert_eq!(server.web_hits("127.0.0.1"), 1);
+    assert_eq!(directory.request_count(&did_a), 1);
+    assert_eq!(directory.request_count(&did_b), 1);
 }
 
 #[tokio::test]
 async fn legacy_key_document() {
-    let server = FakeServer::start().await;
+    let directory = FakeDirectory::start().await.unwrap();
     let signing = SigningKey::generate_k256();
     let PublicKey::K256(point) = signing.public_key() else {
         unreachable!("generated a k256 key")
@@ -115,8 +104,8 @@ async fn legacy_key_document() {
             "serviceEndpoint": "https://legacy-pds.example.com"
         }]
     });
-    server.plc(PLC_DID, Reply::ok(doc.to_string()));
-    let ident = dev_resolver(&server).resolve(PLC_DID).await.unwrap();
+    directory.publish_json(PLC_DID, doc);
+    let ident = dev_resolver(&directory).resolve(PLC_DID).await.unwrap();
     let key = ident.signing_key.clone().expect("legacy key parsed");
     let signature = signing.sign(b"commit bytes");
     assert_eq!(key.verify(b"commit bytes", &signature), Ok(()));
@@ -148,16 +137,16 @@ fn bs58_encode(bytes: &[u8]) -> String {
 
 #[tokio::test]
 async fn slow_server_times_out() {
-    let server = FakeServer::start().await;
+    let directory = FakeDirectory::start().await.unwrap();
     let key = SigningKey::generate_k256().public_key();
-    server.plc(
+    directory.set_reply(
         PLC_DID,
         Reply::slow(
-            document(PLC_DID, &key, "https://pds.example.com"),
+            document(PLC_DID, &key, "https://pds.example.com").to_string(),
             Duration::from_secs(5),
         ),
     );
-    let resolver = dev_resolver_with(&server, |c| c.timeout = Duration::from_millis(200));
+    let resolver = dev_resolver_with(&directory, |c| c.timeout = Duration::from_millis(200));
     assert_eq!(
         resolver.resolve(PLC_DID).await,
         Err(ResolveError::Timeout {
@@ -172,8 +161,8 @@ async fn slow_server_times_out() {
 
 #[tokio::test]
 async fn huge_documents_are_refused() {
-    let server = FakeServer::start().await;
-    let resolver = dev_resolver_with(&server, |c| c.max_document_bytes = 16 * 1024);
+    let directory = FakeDirectory::start().await.unwrap();
+    let resolver = dev_resolver_with(&directory, |c| c.max_document_bytes = 16 * 1024);
     let too_large = ResolveError::TooLarge {
         did: PLC_DID.into(),
         limit: 16 * 1024,
@@ -181,14 +170,14 @@ async fn huge_documents_are_refused() {
 
     // With a Content-Length header.
     let padding = " ".repeat(100_000);
-    server.plc(
+    directory.set_reply(
         PLC_DID,
         Reply::ok(format!("{{\"id\":\"{PLC_DID}\"{padding}}}")),
     );
     assert_eq!(resolver.resolve(PLC_DID).await, Err(too_large.clone()));
 
     // Streamed without a length: 64 MiB offered, the resolver stops after the limit.
-    server.plc(
+    directory.set_reply(
         PLC_DID,
         Reply::Stream {
             chunk: 64 * 1024,
@@ -200,14 +189,14 @@ async fn huge_documents_are_refused() {
 
 #[tokio::test]
 async fn document_for_another_did() {
-    let server = FakeServer::start().await;
+    let directory = FakeDirectory::start().await.unwrap();
     let key = SigningKey::generate_k256().public_key();
-    server.plc(
+    directory.publish_json(
         PLC_DID,
-        Reply::ok(document(OTHER_PLC_DID, &key, "https://pds.example.com")),
+        document(OTHER_PLC_DID, &key, "https://pds.example.com"),
     );
     assert_eq!(
-        dev_resolver(&server).resolve(PLC_DID).await,
+        dev_resolver(&directory).resolve(PLC_DID).await,
         Err(ResolveError::WrongDid {
             did: PLC_DID.into(),
             found: OTHER_PLC_DID.into()
@@ -217,10 +206,10 @@ async fn document_for_another_did() {
 
 #[tokio::test]
 async fn status_codes() {
-    let server = FakeServer::start().await;
-    let resolver = dev_resolver(&server);
+    let directory = FakeDirectory::start().await.unwrap();
+    let resolver = dev_resolver(&directory);
 
-    // Nothing configured: the server answers 404.
+    // Nothing configured: the directory answers 404.
     let err = resolver.resolve(PLC_DID).await.unwrap_err();
     assert_eq!(
         err,
@@ -230,7 +219,7 @@ async fn status_codes() {
     );
     assert!(err.is_not_found() && !err.is_transient());
 
-    server.plc(PLC_DID, Reply::status(410));
+    directory.set_reply(PLC_DID, Reply::status(410));
     let err = resolver.resolve(PLC_DID).await.unwrap_err();
     assert_eq!(
         err,
@@ -240,7 +229,7 @@ async fn status_codes() {
     );
     assert!(err.is_not_found());
 
-    server.plc(PLC_DID, Reply::status(503));
+    directory.set_reply(PLC_DID, Reply::status(503));
     let err = resolver.resolve(PLC_DID).await.unwrap_err();
     assert!(
         matches!(
@@ -255,7 +244,8 @@ async fn status_codes() {
     assert!(err.is_transient() && !err.is_not_found());
 
     // A did:web host that answers 410 is simply not found (no tombstones outside PLC).
-    let did = server.web("localhost", Reply::status(410));
+    let did = directory.web_did("localhost");
+    directory.set_reply(&did, Reply::status(410));
     assert_eq!(
         resolver.resolve(&did).await,
         Err(ResolveError::NotFound { did: did.clone() })
@@ -264,10 +254,10 @@ async fn status_codes() {
 
 #[tokio::test]
 async fn malformed_documents() {
-    let server = FakeServer::start().await;
-    let resolver = dev_resolver(&server);
+    let directory = FakeDirectory::start().await.unwrap();
+    let resolver = dev_resolver(&directory);
     for body in ["not json", "[]", "{\"alsoKnownAs\": []}", ""] {
-        server.plc(PLC_DID, Reply::ok(body));
+        directory.set_reply(PLC_DID, Reply::ok(body));
         let err = resolver.resolve(PLC_DID).await.unwrap_err();
         assert!(
             matches!(err, ResolveError::Malformed { .. }),
@@ -299,19 +289,16 @@ async fn connection_refused_is_http_error() {
 
 #[tokio::test]
 async fn production_mode_refuses_dev_only_targets() {
-    let server = FakeServer::start().await;
+    let directory = FakeDirectory::start().await.unwrap();
     let key = SigningKey::generate_k256().public_key();
-    server.plc(
-        PLC_DID,
-        Reply::ok(document(PLC_DID, &key, "https://pds.example.com")),
-    );
+    directory.publish_json(PLC_DID, document(PLC_DID, &key, "https://pds.example.com"));
     let resolver = HttpResolver::new(ResolverConfig {
-        plc_url: server.plc_url(),
+        plc_url: directory.url(),
         ..ResolverConfig::default()
     })
     .unwrap();
     // Ports in did:web are dev-only.
-    let did = format!("did:web:localhost%3A{}", server.port);
+    let did = format!("did:web:localhost%3A{}", directory.addr().port());
     assert!(matches!(
         resolver.resolve(&did).await,
         Err(ResolveError::InvalidDid { .. })
@@ -321,7 +308,7 @@ async fn production_mode_refuses_dev_only_targets() {
         resolver.resolve(PLC_DID).await,
         Err(ResolveError::Refused { .. })
     ));
-    assert_eq!(server.plc_hits(PLC_DID), 0);
+    assert_eq!(directory.request_count(PLC_DID), 0);
     // Other methods and bad syntax.
     assert_eq!(
         resolver.resolve("did:example:123").await,
@@ -337,21 +324,21 @@ async fn production_mode_refuses_dev_only_targets() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn outbound_requests_are_capped() {
-    let server = FakeServer::start().await;
+    let directory = FakeDirectory::start().await.unwrap();
     let dids: Vec<String> = (0..4)
         .map(|i| format!("did:plc:{}", char::from(b'a' + i).to_string().repeat(24)))
         .collect();
     for did in &dids {
         let key = SigningKey::generate_k256().public_key();
-        server.plc(
+        directory.set_reply(
             did,
             Reply::slow(
-                document(did, &key, "https://pds.example.com"),
+                document(did, &key, "https://pds.example.com").to_string(),
                 Duration::from_millis(50),
             ),
         );
     }
-    let resolver = std::sync::Arc::new(dev_resolver_with(&server, |c| {
+    let resolver = std::sync::Arc::new(dev_resolver_with(&directory, |c| {
         c.max_concurrent_requests = 1
     }));
     let tasks: Vec<_> = dids
@@ -365,5 +352,5 @@ async fn outbound_requests_are_capped() {
     for task in tasks {
         task.await.unwrap().unwrap();
     }
-    assert_eq!(server.max_concurrent(), 1);
+    assert_eq!(directory.max_concurrent_requests(), 1);
 }
