@@ -239,7 +239,10 @@ async fn account_status_gates_commits_and_identity_passes(
     match &relayed[0] {
         Message::Account(account) => {
             assert!(!account.active);
-            assert_eq!(account.status, Some(WireStatus::Deactivated));
+            assert_eq!(
+                account.status,
+                Some(WireStatus::Known(atrelay_store::AccountStatus::Deactivated))
+            );
         }
         other => panic!("expected #account, got {other:?}"),
     }
@@ -256,6 +259,36 @@ async fn account_status_gates_commits_and_identity_passes(
             .count(DropReason::InactiveAccount),
         1
     );
+    relay
+}
+
+both_backends_ingest!(a_commit_under_a_key_rotated_without_notice_is_accepted);
+/// The relay holds the old key (no `#identity` came): the commit's signature fails, the DID is
+/// resolved again and the commit verifies under the new key; the proof is not redone.
+async fn a_commit_under_a_key_rotated_without_notice_is_accepted(
+    relay: TestRelay,
+    directory: &FakeDirectory,
+) -> TestRelay {
+    let pds = FakePds::start(directory).await.unwrap();
+    let did = pds.create_account(AccountOptions::default()).unwrap();
+    pds.request_crawl(&relay.base).await.unwrap();
+    let mut ws = connect(&relay, Some(0)).await;
+    let mut last_seq = 0;
+    read_messages(&mut ws, 3, &mut last_seq).await;
+
+    let rotated = pds
+        .rotate_key_quietly(&did, atrelay_testkit::KeyCurve::P256)
+        .unwrap();
+    write(&pds, &did);
+    let relayed = read_messages(&mut ws, 2, &mut last_seq).await;
+    match &relayed[0] {
+        Message::Commit(commit) => assert_eq!(commit.rev, rotated.rev),
+        other => panic!("expected the commit under the new key, got {other:?}"),
+    }
+    assert!(matches!(&relayed[1], Message::Commit(_)));
+    let counters = relay.state.ingest.counters();
+    assert_eq!(counters.count(DropReason::BadSignature), 0);
+    assert_eq!(counters.count(DropReason::ResolveFailed), 0);
     relay
 }
 

@@ -50,4 +50,4 @@ pub use blocks::proof_blocks;
 pub use error::ProofError;
 pub use invert::{invert_ops, invert_ops_any_order};
 pub use message::{CommitMessage, OpAction, ProofLimits, RepoOp, VerifiedCommit, FIREHOSE_MAX_OPS};
-pub use verify::{verify_commit, verify_commit_proof, verify_sync};
+pub use verify::{verify_commit, verify_commit_proof, verify_sync, verify_sync_proof};

@@ -1,6 +1,6 @@
 //! The checks of a received message: [`verify_commit`] and [`verify_commit_proof`] for a
 //! `#commit` (limits, operation shapes, CAR root and commit, claims, `prevData` inversion), and
-//! [`verify_sync`] for a `#sync`.
+//! [`verify_sync`] and [`verify_sync_proof`] for a `#sync`.
 
 use std::collections::HashSet;
 
@@ -120,6 +120,26 @@ pub fn verify_sync(
     key: &PublicKey,
     limits: &ProofLimits,
 ) -> Result<VerifiedCommit, ProofError> {
+    let verified = verify_sync_proof(repo, rev, blocks, limits)?;
+    verified
+        .commit
+        .verify_signature(key)
+        .map_err(ProofError::Signature)?;
+    Ok(verified)
+}
+
+/// Checks everything about a `#sync` message except the signature: what [`verify_sync`]
+/// checks before it.
+///
+/// # Errors
+///
+/// As [`verify_sync`], except [`ProofError::Signature`].
+pub fn verify_sync_proof(
+    repo: &str,
+    rev: &str,
+    blocks: &[u8],
+    limits: &ProofLimits,
+) -> Result<VerifiedCommit, ProofError> {
     if blocks.len() > limits.max_blocks_bytes {
         return Err(ProofError::BlocksTooLarge {
             len: blocks.len(),
@@ -128,9 +148,6 @@ pub fn verify_sync(
     }
     let car = Car::read(blocks, limits.max_blocks_bytes).map_err(ProofError::Car)?;
     let (commit, cid) = commit_from_car(&car, car.root(), repo, rev)?;
-    commit
-        .verify_signature(key)
-        .map_err(ProofError::Signature)?;
     Ok(VerifiedCommit {
         data: commit.data,
         rev: commit.rev.clone().unwrap_or_default(),

@@ -146,15 +146,40 @@ impl FakePds {
     ///
     /// [`TestkitError::UnknownAccount`].
     pub fn rotate_key(&self, did: &str, curve: KeyCurve) -> Result<CommitData, TestkitError> {
+        self.rotate(did, curve, true)
+    }
+
+    /// [`FakePds::rotate_key`] without the `#identity` event, as when a consumer missed it: a
+    /// relay holding the old key must resolve the DID again to accept the commit.
+    ///
+    /// # Errors
+    ///
+    /// [`TestkitError::UnknownAccount`].
+    pub fn rotate_key_quietly(
+        &self,
+        did: &str,
+        curve: KeyCurve,
+    ) -> Result<CommitData, TestkitError> {
+        self.rotate(did, curve, false)
+    }
+
+    fn rotate(
+        &self,
+        did: &str,
+        curve: KeyCurve,
+        announce: bool,
+    ) -> Result<CommitData, TestkitError> {
         let mut state = lock(&self.shared.state);
         let account = state.accounts.get_mut(did).ok_or_else(|| unknown(did))?;
         let key = curve.generate();
         account.doc.signing_key = key.public_key();
         account.repo.set_signing_key(key);
         self.publish_locked(account);
-        let handle = account.doc.handle.clone();
-        let time = now_datetime();
-        self.emit(&mut state, identity_message(did, Some(&handle), 0, &time));
+        if announce {
+            let handle = account.doc.handle.clone();
+            let time = now_datetime();
+            self.emit(&mut state, identity_message(did, Some(&handle), 0, &time));
+        }
         self.commit_locked(&mut state, did, Vec::new())
     }
 
@@ -166,7 +191,7 @@ impl FakePds {
     pub fn set_status(&self, did: &str, status: Option<AccountStatus>) -> Result<(), TestkitError> {
         let mut state = lock(&self.shared.state);
         let account = state.accounts.get_mut(did).ok_or_else(|| unknown(did))?;
-        account.status = status.clone();
+        account.status = status;
         if status == Some(AccountStatus::Deleted) {
             if did.starts_with("did:plc:") {
                 self.shared.directory.tombstone(did);

@@ -16,9 +16,7 @@ use atrelay_stream::Message;
 
 use super::accounts::{AccountCache, AccountState};
 use super::counters::DropReason;
-use super::events::{
-    reported_status, KIND_ACCOUNT, KIND_COMMIT, KIND_IDENTITY, KIND_SYNC,
-};
+use super::events::{reported_status, KIND_ACCOUNT, KIND_COMMIT, KIND_IDENTITY, KIND_SYNC};
 use super::host::HostContext;
 use super::IngestConfig;
 
@@ -310,8 +308,9 @@ impl Verifier {
         }
     }
 
-    /// Signature and proof; on a bad signature (or no key) the DID is resolved once more:
-    /// the key may have just rotated.
+    /// The proof, then the signature; on a bad signature (or no key) the DID is resolved once
+    /// more, as the key may have just rotated, and only the signature is checked again: the
+    /// proof does not depend on the key.
     async fn verify(
         &self,
         did: &str,
@@ -319,8 +318,11 @@ impl Verifier {
         state: &AccountState,
         message: &Message,
     ) -> Result<VerifiedCommit, Outcome> {
-        match self.verify_with(&identity, state, message) {
-            Ok(verified) => return Ok(verified),
+        let proven = self
+            .prove(state, message)
+            .map_err(|failure| failure_outcome(did, failure))?;
+        match check_signature(&proven, &identity) {
+            Ok(()) => return Ok(proven),
             Err(Failure::NoKey) | Err(Failure::Proof(ProofError::Signature(_))) => {}
             Err(failure) => return Err(failure_outcome(did, failure)),
         }
@@ -330,21 +332,29 @@ impl Verifier {
             .resolve(did)
             .await
             .map_err(|err| Outcome::dropped(DropReason::ResolveFailed, did, err.to_string()))?;
-        self.verify_with(&identity, state, message)
-            .map_err(|failure| failure_outcome(did, failure))
+        check_signature(&proven, &identity).map_err(|failure| failure_outcome(did, failure))?;
+        Ok(proven)
     }
 
-    fn verify_with(
+    /// Everything about a `#commit` or `#sync` but its signature (timed for the metrics).
+    fn prove(&self, state: &AccountState, message: &Message) -> Result<VerifiedCommit, Failure> {
+        let started = Instant::now();
+        let proven = self.prove_untimed(state, message);
+        crate::metrics::instruments()
+            .proof_seconds
+            .observe(started.elapsed().as_secs_f64());
+        proven
+    }
+
+    fn prove_untimed(
         &self,
-        identity: &Identity,
         state: &AccountState,
         message: &Message,
     ) -> Result<VerifiedCommit, Failure> {
         let limits = ProofLimits::default();
-        let key = identity.signing_key.as_ref().ok_or(Failure::NoKey)?;
         match message {
             Message::Sync(sync) => {
-                proof::verify_sync(&sync.did, &sync.rev, &sync.blocks, key, &limits)
+                proof::verify_sync_proof(&sync.did, &sync.rev, &sync.blocks, &limits)
                     .map_err(Failure::Proof)
             }
             Message::Commit(commit) => {
@@ -384,17 +394,17 @@ impl Verifier {
                     ops: &ops,
                     prev_data: if legacy_ops { None } else { commit.prev_data },
                 };
-                match timed_verify_commit(&msg, key, &limits) {
+                match proof::verify_commit_proof(&msg, &limits) {
                     Err(ProofError::PrevDataMismatch { .. }) | Err(ProofError::MissingBlock(_))
                         if self.config.lenient =>
                     {
-                        // Lenient: legacy hosts whose diffs do not invert; the signature and
-                        // the claims still have to hold.
+                        // Lenient: legacy hosts whose diffs do not invert; the claims (and,
+                        // after this, the signature) still have to hold.
                         let legacy = CommitMessage {
                             prev_data: None,
                             ..msg
                         };
-                        proof::verify_commit(&legacy, key, &limits)
+                        proof::verify_commit_proof(&legacy, &limits)
                     }
                     other => other,
                 }
@@ -443,27 +453,15 @@ enum Failure {
     Proof(ProofError),
 }
 
-/// [`proof::verify_commit`] (the proof, then the signature), timing the two checks apart for
-/// the metrics.
-fn timed_verify_commit(
-    msg: &CommitMessage<'_>,
-    key: &atrelay_repo::crypto::PublicKey,
-    limits: &ProofLimits,
-) -> Result<VerifiedCommit, ProofError> {
-    let instruments = crate::metrics::instruments();
+/// Checks the signature of a proven commit with the identity's key (timed for the metrics).
+fn check_signature(proven: &VerifiedCommit, identity: &Identity) -> Result<(), Failure> {
+    let key = identity.signing_key.as_ref().ok_or(Failure::NoKey)?;
     let started = Instant::now();
-    let verified = proof::verify_commit_proof(msg, limits);
-    instruments
-        .proof_seconds
-        .observe(started.elapsed().as_secs_f64());
-    let verified = verified?;
-    let started = Instant::now();
-    let signed = verified.commit.verify_signature(key);
-    instruments
+    let signed = proven.commit.verify_signature(key);
+    crate::metrics::instruments()
         .signature_seconds
         .observe(started.elapsed().as_secs_f64());
-    signed.map_err(ProofError::Signature)?;
-    Ok(verified)
+    signed.map_err(|error| Failure::Proof(ProofError::Signature(error)))
 }
 
 fn failure_outcome(did: &str, failure: Failure) -> Outcome {
