@@ -105,12 +105,15 @@ mod config;
 mod error;
 mod event;
 mod format;
+#[cfg(any(test, feature = "failpoints"))]
+mod fsync_fault;
 mod lock;
 mod log;
 mod reader;
 mod recover;
 mod retention;
 mod segment;
+mod shared;
 mod takedown;
 mod writer;
 
@@ -119,7 +122,7 @@ pub use error::Error;
 pub use event::{Event, Origin};
 pub use format::{MAX_DID_BYTES, MAX_EVENT_BYTES, MAX_NOTE_BYTES};
 #[cfg(any(test, feature = "failpoints"))]
-pub use log::FAIL_FSYNC_WHILE_EXISTS_ENV;
+pub use fsync_fault::FAIL_FSYNC_WHILE_EXISTS_ENV;
 pub use log::{EventLog, LogHealth, LogStats, Ticket};
 pub use reader::{Reader, Start};
 pub use retention::PruneReport;

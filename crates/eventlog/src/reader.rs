@@ -29,8 +29,8 @@ use crate::error::Error;
 use crate::event::Event;
 use crate::format::{self, SEGMENT_HEADER_LEN};
 use crate::lock::lock;
-use crate::log::Shared;
 use crate::segment::{Next, OwnedRecord, RecordReader, Segment};
+use crate::shared::Shared;
 use crate::takedown::TakedownView;
 
 /// Most events read from the files in one batch.

@@ -7,9 +7,9 @@ use tracing::info;
 
 use crate::error::Error;
 use crate::event::unix_micros;
-use crate::log::Shared;
 use crate::recover::remove_file;
 use crate::segment::{sync_dir, Segment};
+use crate::shared::Shared;
 
 /// What one retention pass removed.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

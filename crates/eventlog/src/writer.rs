@@ -21,10 +21,10 @@ use crate::error::Error;
 use crate::event::Event;
 use crate::format::{did_offset, IndexEntry, OriginRef, RecordRef, SEGMENT_HEADER_LEN};
 use crate::lock::lock;
-use crate::log::{QueueState, Shared};
 use crate::recover::{remove_file, sealed_entries};
 use crate::retention;
 use crate::segment::{self, LastRecord, Segment, SegmentStats};
+use crate::shared::{QueueState, Shared};
 
 /// Bytes buffered before a `write` call within one batch.
 const FLUSH_BYTES: usize = 4 << 20;
@@ -280,7 +280,7 @@ impl Writer {
             .shared
             .fail_fsync
             .load(std::sync::atomic::Ordering::Relaxed)
-            || crate::log::fsync_failure_armed_by_file()
+            || crate::fsync_fault::fsync_failure_armed_by_file()
         {
             return Err(Error::io(
                 "fsync segment",

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use atrelay_eventlog::EventLog;
 use atrelay_store::Store;
 
-use crate::{engine::consumers::Consumers, engine::ingest::Ingest, http::firehose::FirehoseConfig};
+use crate::{config::FirehoseConfig, engine::consumers::Consumers, engine::ingest::Ingest};
 
 /// Handles to the relay's parts, passed to every handler. Cloning is cheap: each part is a
 /// reference-counted handle.
@@ -27,5 +27,5 @@ pub struct AppState {
     /// `None` leaves the index to live commits alone.
     pub backfill: Option<atrelay_collections::Backfill>,
     /// Background task states and readiness thresholds (`/_ready`, metrics).
-    pub readiness: crate::http::health::Readiness,
+    pub readiness: crate::engine::readiness::Readiness,
 }

@@ -18,9 +18,9 @@ use std::{
 };
 
 use atrelay::{
+    config::FirehoseConfig,
     engine::consumers::{ConsumerLimits, Consumers},
     engine::ingest::{http_resolver, Ingest, IngestConfig},
-    http::firehose::FirehoseConfig,
     http::server,
     state::AppState,
 };

@@ -6,12 +6,12 @@ use std::time::SystemTime;
 
 use bytes::Bytes;
 
-use super::shared::{QueueState, Shared};
 use super::EventLog;
 use crate::error::Error;
 use crate::event::{unix_micros, Event, Origin};
 use crate::format::{MAX_EVENT_BYTES, MAX_NOTE_BYTES};
 use crate::lock::lock;
+use crate::shared::{QueueState, Shared};
 use crate::takedown::check_did;
 
 /// A pending append: its seq is assigned, and [`Ticket::durable`] tells when it is safe.

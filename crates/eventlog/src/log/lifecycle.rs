@@ -7,12 +7,12 @@ use std::thread::JoinHandle;
 
 use tokio::sync::{broadcast, watch};
 
-use super::shared::{Head, Queue, QueueState, RetentionHealth, Shared};
 use super::EventLog;
 use crate::config::Config;
 use crate::error::Error;
 use crate::lock::{lock, DirLock};
 use crate::recover;
+use crate::shared::{Head, Queue, QueueState, RetentionHealth, Shared};
 use crate::takedown::Takedowns;
 use crate::writer::Writer;
 

@@ -12,20 +12,15 @@ use std::time::SystemTime;
 use crate::error::Error;
 use crate::reader::Reader;
 use crate::retention::{self, PruneReport};
+use crate::shared::Shared;
 
 mod append;
 #[cfg(any(test, feature = "failpoints"))]
 mod failpoints;
 mod lifecycle;
-mod shared;
 mod status;
 
 pub use append::Ticket;
-#[cfg(any(test, feature = "failpoints"))]
-pub(crate) use failpoints::fsync_failure_armed_by_file;
-#[cfg(any(test, feature = "failpoints"))]
-pub use failpoints::FAIL_FSYNC_WHILE_EXISTS_ENV;
-pub(crate) use shared::{QueueState, Shared};
 pub use status::{LogHealth, LogStats};
 
 use lifecycle::WriterThread;

@@ -1,9 +1,9 @@
 //! What the log reports about itself: [`LogStats`] (sizes and bounds) and [`LogHealth`]
 //! (whether it takes appends, how retention fares), for metrics, readiness and the admin API.
 
-use super::shared::QueueState;
 use super::EventLog;
 use crate::lock::lock;
+use crate::shared::QueueState;
 
 /// Sizes and bounds of the log, for metrics and the admin API.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

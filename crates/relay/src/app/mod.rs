@@ -5,6 +5,7 @@
 //! log, then stops every part in order ([`shutdown`]).
 
 pub mod shutdown;
+mod signals;
 
 use std::time::Duration;
 
@@ -14,16 +15,17 @@ use atrelay_store::{ConnectOptions, Store};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+use crate::config::FirehoseConfig;
 use crate::config::ServeConfig;
 use crate::engine::consumers::{ConsumerLimits, Consumers};
 use crate::engine::ingest::{Ingest, IngestConfig};
+use crate::engine::readiness::{Readiness, ReadinessConfig};
 use crate::engine::tasks::Backoff;
 use crate::http::admin::AdminAuth;
-use crate::http::firehose::FirehoseConfig;
-use crate::http::health::{Readiness, ReadinessConfig};
 use crate::redact::{redact_url, scrub};
 use crate::state::AppState;
 use shutdown::{Progress, Step};
+use signals::Signals;
 
 /// How often finished collection crawls are repeated to repair drift.
 const COLLECTION_RECHECK_INTERVAL: Duration = Duration::from_secs(24 * 3600);
@@ -412,43 +414,6 @@ async fn event_log_failure(log: &EventLog) -> String {
         if let Some(reason) = log.health().failed {
             return reason;
         }
-    }
-}
-
-/// SIGTERM and SIGINT, caught from the moment [`Signals::install`] returns. Installed before
-/// the ports are bound, so a signal sent as soon as the relay answers stops it in order instead
-/// of killing it (a signal's default action until a handler exists).
-struct Signals {
-    #[cfg(unix)]
-    terminate: tokio::signal::unix::Signal,
-    #[cfg(unix)]
-    interrupt: tokio::signal::unix::Signal,
-}
-
-impl Signals {
-    /// Starts catching the stop signals.
-    fn install() -> std::io::Result<Signals> {
-        #[cfg(unix)]
-        {
-            use tokio::signal::unix::{signal, SignalKind};
-            Ok(Signals {
-                terminate: signal(SignalKind::terminate())?,
-                interrupt: signal(SignalKind::interrupt())?,
-            })
-        }
-        #[cfg(not(unix))]
-        Ok(Signals {})
-    }
-
-    /// Completes at the next SIGTERM or SIGINT (Ctrl-C).
-    async fn next(&mut self) {
-        #[cfg(unix)]
-        tokio::select! {
-            _ = self.terminate.recv() => {},
-            _ = self.interrupt.recv() => {},
-        }
-        #[cfg(not(unix))]
-        let _ = tokio::signal::ctrl_c().await;
     }
 }
 

@@ -3,8 +3,11 @@
 //! forms are accepted too ([`indigo`]), so an operator's environment carries over.
 
 pub mod duration;
+mod firehose;
 pub mod indigo;
 pub mod listen;
+
+pub use firehose::FirehoseConfig;
 
 use std::{net::SocketAddr, path::PathBuf, time::Duration};
 

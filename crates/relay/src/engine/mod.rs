@@ -9,4 +9,5 @@ pub mod collection_feed;
 pub mod consumers;
 pub mod ingest;
 pub mod outbound;
+pub mod readiness;
 pub mod tasks;

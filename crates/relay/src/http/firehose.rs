@@ -46,37 +46,12 @@ use serde::Deserialize;
 use atrelay_eventlog::{Error as LogError, Event, Reader, Start};
 use atrelay_stream::{encode_frame, ErrorFrame, Info, Message};
 
-use crate::{engine::consumers::ConsumerSlot, http::xrpc::XrpcError, state::AppState};
+use crate::{
+    config::FirehoseConfig, engine::consumers::ConsumerSlot, http::xrpc::XrpcError, state::AppState,
+};
 
 /// Most frames written to a consumer's socket between two flushes.
 pub const MAX_RUN: usize = 1024;
-
-/// How the firehose treats its consumers (see the module documentation for the rule).
-#[derive(Debug, Clone, Copy)]
-pub struct FirehoseConfig {
-    /// A consumer that has caught up with the live head and then stays further behind it than
-    /// this many events for longer than [`FirehoseConfig::too_slow_after`] is dropped with
-    /// `ConsumerTooSlow`. Never applied while a consumer replays towards the head.
-    pub max_lag: i64,
-    /// How long a caught-up consumer may stay more than [`FirehoseConfig::max_lag`] behind.
-    pub too_slow_after: Duration,
-    /// A consumer whose socket takes no frame for this long is dropped with `ConsumerTooSlow`.
-    pub send_timeout: Duration,
-    /// An idle consumer is pinged this often, and dropped when it has not answered (any frame
-    /// or pong) for three intervals.
-    pub ping_interval: Duration,
-}
-
-impl Default for FirehoseConfig {
-    fn default() -> Self {
-        FirehoseConfig {
-            max_lag: 100_000,
-            too_slow_after: Duration::from_secs(30),
-            send_timeout: Duration::from_secs(30),
-            ping_interval: Duration::from_secs(30),
-        }
-    }
-}
 
 /// Query parameters of `subscribeRepos`.
 #[derive(Debug, Deserialize)]

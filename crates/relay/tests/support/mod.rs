@@ -6,8 +6,9 @@
 pub mod process;
 
 use atrelay::app::{Relay, Tuning};
+use atrelay::config::FirehoseConfig;
 use atrelay::engine::ingest::IngestConfig;
-use atrelay::http::{firehose::FirehoseConfig, server};
+use atrelay::http::server;
 use atrelay::state::AppState;
 use atrelay_eventlog::{Durability, EventLog};
 use atrelay_store::testing::ScratchStore;

@@ -10,8 +10,8 @@ use atrelay_store::{AccountUpdate, HostCursor, HostLogSeq, LogProgress, StoreErr
 use tokio::sync::watch;
 
 use super::backoff;
-use super::connection::{End, Link};
 use super::health::LinkState;
+use super::link::{End, Link};
 
 /// Accepted events not yet written to the store.
 #[derive(Default)]

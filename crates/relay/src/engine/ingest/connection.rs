@@ -35,6 +35,7 @@ use super::batch::{flush, Batch, STORE_RETRY_BASE, STORE_RETRY_MAX};
 use super::counters::DropReason;
 use super::health::{HostLink, LinkState};
 use super::host::HostContext;
+use super::link::{End, Link};
 use super::pipeline::{head_verdict, receive, settle_head, Pipeline};
 use super::ratelimit::HostLimiter;
 use super::verify::Verdict;
@@ -48,22 +49,6 @@ type Ws =
 const DIAL_TIMEOUT: Duration = Duration::from_secs(10);
 /// How often an idle connection is pinged.
 const PING_INTERVAL: Duration = Duration::from_secs(30);
-
-/// Why a connection ended.
-pub(super) enum End {
-    /// The relay is shutting down.
-    Shutdown,
-    /// The host sent `FutureCursor`: it was reset.
-    FutureCursor,
-    /// The connection failed or closed.
-    Lost(String),
-    /// The event log stopped taking events: nothing more can be ingested.
-    LogFailed(String),
-    /// The store did not answer while judging an event: it is read again after a backoff.
-    StoreUnavailable(String),
-    /// The host's row is gone from the store (deleted by an operator).
-    HostGone,
-}
 
 /// The task of one host: runs until shutdown or until the host is banned.
 pub(super) async fn run_host(
@@ -266,15 +251,6 @@ enum Step {
     Resume,
     Growth,
     Shutdown,
-}
-
-/// What a connection works with: the shared ingest state and its host's.
-#[derive(Clone, Copy)]
-pub(super) struct Link<'a> {
-    pub(super) inner: &'a Inner,
-    pub(super) ctx: &'a Arc<HostContext>,
-    pub(super) limiter: &'a Mutex<HostLimiter>,
-    pub(super) health: &'a HostLink,
 }
 
 /// Counts one frame against the host's rate limits; returns until when reading stops, if the

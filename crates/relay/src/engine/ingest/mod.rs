@@ -32,6 +32,7 @@ mod faults;
 pub mod health;
 pub mod host;
 pub mod limits;
+mod link;
 mod pipeline;
 pub mod ratelimit;
 pub mod recovery;

@@ -13,10 +13,10 @@ use tokio::sync::oneshot;
 use tokio::task::{JoinError, JoinHandle};
 
 use super::batch::Batch;
-use super::connection::End;
 use super::counters::DropReason;
 use super::host::HostContext;
 use super::limits::{admit_new_account, Admission};
+use super::link::End;
 use super::recovery;
 use super::verify::{Outcome, Verdict};
 use super::Inner;
