@@ -95,11 +95,8 @@ pub enum BackfillError {
         /// The URL given.
         url: String,
     },
-    /// The HTTP client could not be built.
-    #[error("http client: {0}")]
-    Client(String),
-    /// The outbound policy refuses the base URL (a loopback or private address, plain http
-    /// or a port outside dev mode).
+    /// The repository source refuses the base URL (the relay's outbound policy: a loopback or
+    /// private address, plain http or a port outside dev mode).
     #[error("refused: {0}")]
     Refused(String),
     /// Persisted crawl progress could not be decoded.
@@ -152,11 +149,5 @@ fn name_suffix(error: &str) -> String {
         String::new()
     } else {
         format!(" {error}")
-    }
-}
-
-impl From<atrelay_net::OutboundError> for FetchError {
-    fn from(error: atrelay_net::OutboundError) -> Self {
-        FetchError::Refused(error.to_string())
     }
 }

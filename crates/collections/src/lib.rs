@@ -10,10 +10,12 @@
 //! - [`RepoSnapshot`]: per-collection record counts of a repository at one rev, from a
 //!   `getRepo` CAR.
 //! - [`Backfill`]: a per-host, rate-limited, resumable crawler (`listRepos`, then `getRepo`
-//!   per account) seeding exact counts, with a periodic re-check.
+//!   per account) seeding exact counts, with a periodic re-check. It asks hosts through a
+//!   [`RepoSource`], which the relay implements over its guarded outbound client.
 //!
-//! No HTTP server lives here: the relay serves the listing and crawl routes
-//! (`atrelay::api::collections`, `atrelay::admin::collections`).
+//! No HTTP lives here, neither server nor client: the relay serves the listing and crawl
+//! routes (`atrelay::http::api::collections`, `atrelay::http::admin::collections`) and makes
+//! the crawl's requests (`atrelay::engine::repo_source`).
 //!
 //! did:web and did:plc accounts are treated the same: a DID is a string.
 #![deny(missing_docs)]
@@ -27,8 +29,8 @@ mod op;
 mod snapshot;
 
 pub use backfill::{
-    AccountCheck, Backfill, BackfillConfig, CrawlState, HostCheck, HostProgress,
-    DEFAULT_MAX_CAR_BYTES, DEFAULT_MAX_CONCURRENT_HOSTS,
+    AccountCheck, Backfill, BackfillConfig, CrawlState, HostCheck, HostProgress, ListReposPage,
+    ListedRepo, RepoSource, SourceFuture, DEFAULT_MAX_CONCURRENT_HOSTS,
 };
 pub use error::{BackfillError, FetchError, IndexError, SnapshotError};
 pub use index::{

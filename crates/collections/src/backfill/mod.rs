@@ -6,9 +6,10 @@
 //! hidden. Requests to one host are paced (`requests_per_second`); at most
 //! `max_concurrent_hosts` hosts crawl at once across the process (a semaphore: a started
 //! crawl waits for a slot, so the periodic re-check never runs every host together).
-//! Every request goes out through the guarded dialler ([`atrelay_net::Outbound`]): in
-//! production no loopback or private address, no plain http, no redirect, no proxy. A
-//! repository CAR is read as a stream and dropped as soon as it passes `max_car_bytes`.
+//! The requests themselves are a [`RepoSource`]'s: the relay's goes out through its guarded
+//! dialler (in production no loopback or private address, no plain http, no redirect, no
+//! proxy; a repository CAR dropped as soon as it passes its size limit). A base URL the source
+//! refuses is refused before a crawl starts ([`BackfillError::Refused`]).
 //! Progress (cursor and tallies) is saved in the index after every page, so a restart
 //! resumes at the page it was on. A periodic re-check crawls finished hosts again to repair
 //! drift; snapshots never overwrite newer live commits (see
@@ -18,9 +19,9 @@
 //! counts records nor says at which rev, so a later delete could not tell whether it removed
 //! the last record, and a live commit racing the crawl could not be ordered against it.
 
-mod client;
 mod pacer;
 mod progress;
+mod source;
 
 use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
@@ -28,7 +29,6 @@ use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use atrelay_net::Outbound;
 use atrelay_repo::crypto::PublicKey;
 use tokio::sync::{watch, Semaphore};
 use tokio::task::JoinHandle;
@@ -36,10 +36,10 @@ use tokio::task::JoinHandle;
 use crate::error::{BackfillError, FetchError};
 use crate::index::CollectionIndex;
 use crate::snapshot::RepoSnapshot;
-use client::PdsClient;
 use pacer::Pacer;
 use progress::now_ms;
 pub use progress::{CrawlState, HostProgress};
+pub use source::{ListReposPage, ListedRepo, RepoSource, SourceFuture};
 
 /// Decides whether `hostname` may speak for `did` (`(did, hostname) -> bool`); the relay
 /// passes its own account → host mapping so a host cannot seed accounts it does not hold.
@@ -55,8 +55,6 @@ pub type AccountCheck = Arc<
         + Sync,
 >;
 
-/// Default [`BackfillConfig::max_car_bytes`]: 256 MiB.
-pub const DEFAULT_MAX_CAR_BYTES: usize = 256 << 20;
 /// Default [`BackfillConfig::max_concurrent_hosts`].
 pub const DEFAULT_MAX_CONCURRENT_HOSTS: usize = 4;
 
@@ -67,17 +65,10 @@ pub struct BackfillConfig {
     pub requests_per_second: f64,
     /// `listRepos` page size (1..=1000).
     pub page_size: u16,
-    /// Largest repository CAR accepted (default 256 MiB); a larger one is abandoned while
-    /// it is being read.
-    pub max_car_bytes: usize,
     /// Most hosts crawled at once in the process (default 4); more wait for a slot. One
     /// repository is downloaded per host at a time, so at most this many CARs (and
     /// `refresh_account` calls, which take a slot too) are in memory together.
     pub max_concurrent_hosts: usize,
-    /// The outbound policy every request goes through (default: production).
-    pub outbound: Outbound,
-    /// Timeout of one HTTP request.
-    pub request_timeout: Duration,
     /// Attempts at one `listRepos` page before the crawl is marked failed.
     pub page_attempts: u32,
     /// Wait between attempts.
@@ -94,10 +85,7 @@ impl std::fmt::Debug for BackfillConfig {
         f.debug_struct("BackfillConfig")
             .field("requests_per_second", &self.requests_per_second)
             .field("page_size", &self.page_size)
-            .field("max_car_bytes", &self.max_car_bytes)
             .field("max_concurrent_hosts", &self.max_concurrent_hosts)
-            .field("outbound", &self.outbound)
-            .field("request_timeout", &self.request_timeout)
             .field("page_attempts", &self.page_attempts)
             .field("retry_backoff", &self.retry_backoff)
             .field("host_check", &self.host_check.is_some())
@@ -111,10 +99,7 @@ impl Default for BackfillConfig {
         Self {
             requests_per_second: 10.0,
             page_size: 500,
-            max_car_bytes: DEFAULT_MAX_CAR_BYTES,
             max_concurrent_hosts: DEFAULT_MAX_CONCURRENT_HOSTS,
-            outbound: Outbound::default(),
-            request_timeout: Duration::from_secs(300),
             page_attempts: 5,
             retry_backoff: Duration::from_secs(10),
             host_check: None,
@@ -132,7 +117,7 @@ pub struct Backfill {
 #[derive(Debug)]
 struct Shared {
     index: CollectionIndex,
-    client: PdsClient,
+    source: Arc<dyn RepoSource>,
     config: BackfillConfig,
     /// Crawl slots shared by every host ([`BackfillConfig::max_concurrent_hosts`]).
     slots: Semaphore,
@@ -158,20 +143,17 @@ enum RepoOutcome {
 }
 
 impl Backfill {
-    /// A crawler writing into `index`, with the progress saved there loaded (nothing is
-    /// started: call [`Backfill::resume`]).
+    /// A crawler writing into `index` what it reads from hosts through `source`, with the
+    /// progress saved in the index loaded (nothing is started: call [`Backfill::resume`]).
     ///
     /// # Errors
     ///
-    /// [`BackfillError::Client`], [`BackfillError::Index`], corrupt saved progress.
-    pub fn new(index: CollectionIndex, config: BackfillConfig) -> Result<Self, BackfillError> {
-        let builder = reqwest::Client::builder()
-            .timeout(config.request_timeout)
-            .user_agent(concat!("atrelay-collections/", env!("CARGO_PKG_VERSION")));
-        let http = config
-            .outbound
-            .http_client(builder)
-            .map_err(|e| BackfillError::Client(e.to_string()))?;
+    /// [`BackfillError::Index`], [`BackfillError::CorruptProgress`].
+    pub fn new(
+        index: CollectionIndex,
+        source: Arc<dyn RepoSource>,
+        config: BackfillConfig,
+    ) -> Result<Self, BackfillError> {
         let mut progress = BTreeMap::new();
         for (hostname, bytes) in index.crawl_entries()? {
             let entry = HostProgress::decode(&hostname, &bytes)?;
@@ -180,7 +162,7 @@ impl Backfill {
         Ok(Self {
             shared: Arc::new(Shared {
                 index,
-                client: PdsClient::new(http, config.max_car_bytes),
+                source,
                 slots: Semaphore::new(config.max_concurrent_hosts.max(1)),
                 config,
                 state: Mutex::new(State {
@@ -218,25 +200,24 @@ impl Backfill {
     ///
     /// # Errors
     ///
-    /// [`BackfillError::InvalidUrl`], [`BackfillError::Refused`] when the outbound policy
-    /// refuses the URL (an IP literal that is not public, plain http or a port outside dev
-    /// mode; names are checked when resolved), [`BackfillError::Index`] when progress cannot
-    /// be saved.
+    /// [`BackfillError::InvalidUrl`], [`BackfillError::Refused`] when the source refuses the
+    /// URL ([`RepoSource::check_url`]: for the relay's, an IP literal that is not public, plain
+    /// http or a port outside dev mode; names are checked when resolved),
+    /// [`BackfillError::Index`] when progress cannot be saved.
     pub fn start_host(&self, hostname: &str, base_url: &str) -> Result<bool, BackfillError> {
         let invalid = || BackfillError::InvalidUrl {
             hostname: hostname.to_owned(),
             url: base_url.to_owned(),
         };
-        let url = reqwest::Url::parse(base_url).map_err(|_| invalid())?;
+        let url = url::Url::parse(base_url).map_err(|_| invalid())?;
         if hostname.is_empty() || !matches!(url.scheme(), "http" | "https") || url.host().is_none()
         {
             return Err(invalid());
         }
         self.shared
-            .config
-            .outbound
+            .source
             .check_url(base_url)
-            .map_err(|e| BackfillError::Refused(e.to_string()))?;
+            .map_err(BackfillError::Refused)?;
         let base = base_url.trim_end_matches('/').to_owned();
         if *self.shared.stop.borrow() {
             return Ok(false);
@@ -274,7 +255,7 @@ impl Backfill {
         let base = base_url.trim_end_matches('/');
         let key = match &self.shared.config.account_check {
             Some(check) => {
-                let hostname = reqwest::Url::parse(base)
+                let hostname = url::Url::parse(base)
                     .ok()
                     .and_then(|url| {
                         let host = url.host_str()?.to_owned();
@@ -298,7 +279,7 @@ impl Backfill {
             .acquire()
             .await
             .map_err(|_| FetchError::Malformed("the crawler is shut down".to_owned()))?;
-        let car = match self.shared.client.get_repo(base, did).await {
+        let car = match self.shared.source.get_repo(base, did).await {
             Ok(car) => car,
             Err(error) => {
                 if let FetchError::Xrpc { error: name, .. } = &error {
@@ -546,14 +527,14 @@ impl Shared {
         cursor: Option<&str>,
         pacer: &mut Pacer,
         stop: &mut watch::Receiver<bool>,
-    ) -> Option<Result<client::ReposPage, FetchError>> {
+    ) -> Option<Result<ListReposPage, FetchError>> {
         let mut attempt = 0;
         loop {
             attempt += 1;
             let result = tokio::select! {
                 result = async {
                     pacer.wait().await;
-                    self.client.list_repos(base, self.config.page_size, cursor).await
+                    self.source.list_repos(base, self.config.page_size, cursor).await
                 } => result,
                 _ = stop.wait_for(|s| *s) => return None,
             };
@@ -611,7 +592,7 @@ impl Shared {
             None => None,
         };
         pacer.wait().await;
-        let car = match self.client.get_repo(base, did).await {
+        let car = match self.source.get_repo(base, did).await {
             Ok(car) => car,
             Err(FetchError::Xrpc { error, .. }) if is_inactive_error(&error) => {
                 return match self.hide(did).await {

@@ -1,4 +1,5 @@
-//! Backfill of hosts the index did not know, against fake PDSes over HTTP.
+//! Backfill of hosts the index did not know, against fake PDSes (asked over plain HTTP by the
+//! tests' [`HttpSource`]).
 
 use std::time::Duration;
 
@@ -6,12 +7,11 @@ use atrelay_collections::{Backfill, BackfillConfig, CollectionIndex, CrawlState}
 use atrelay_stream::AccountStatus;
 use atrelay_testkit::{sample_record, AccountOptions, FakePds, RecordPath, SAMPLE_COLLECTIONS};
 
-use crate::common::{feed, list_all, pds_with_plc_and_web, temp_index, CAPTAIN};
+use crate::common::{feed, list_all, pds_with_plc_and_web, temp_index, HttpSource, CAPTAIN};
 
-/// Fast settings, in dev mode (the fake PDS is on loopback).
+/// Fast settings.
 pub fn fast_config(page_size: u16) -> BackfillConfig {
     BackfillConfig {
-        outbound: atrelay_net::Outbound::new(true),
         requests_per_second: 1000.0,
         page_size,
         retry_backoff: Duration::from_millis(10),
@@ -69,7 +69,8 @@ async fn backfill_finds_every_accounts_collections() {
     let (_d, pds, dids) = populated_pds(5).await;
     pds.set_status(&dids[3], Some(AccountStatus::Deactivated))
         .expect("deactivate");
-    let backfill = Backfill::new(index.clone(), fast_config(3)).expect("backfill");
+    let backfill =
+        Backfill::new(index.clone(), HttpSource::shared(), fast_config(3)).expect("backfill");
     assert!(backfill
         .start_host(pds.hostname(), &pds.url())
         .expect("start"));
@@ -125,7 +126,8 @@ async fn crawl_resumes_after_restart() {
             requests_per_second: 20.0,
             ..fast_config(2)
         };
-        let backfill = Backfill::new(index.clone(), config).expect("backfill");
+        let backfill =
+            Backfill::new(index.clone(), HttpSource::shared(), config).expect("backfill");
         backfill
             .start_host(pds.hostname(), &pds.url())
             .expect("start");
@@ -151,7 +153,8 @@ async fn crawl_resumes_after_restart() {
         index.persist().expect("persist");
     }
     let index = CollectionIndex::open(dir.path()).expect("reopen");
-    let backfill = Backfill::new(index.clone(), fast_config(2)).expect("backfill");
+    let backfill =
+        Backfill::new(index.clone(), HttpSource::shared(), fast_config(2)).expect("backfill");
     assert_eq!(backfill.progress()[0].state, CrawlState::Running);
     assert_eq!(backfill.resume(), 1);
     let progress = backfill.wait_idle(pds.hostname()).await.expect("progress");
@@ -167,7 +170,8 @@ async fn crawl_resumes_after_restart() {
 #[tokio::test]
 async fn unreachable_host_fails_and_recheck_repairs_drift() {
     let (_dir, index) = temp_index();
-    let backfill = Backfill::new(index.clone(), fast_config(10)).expect("backfill");
+    let backfill =
+        Backfill::new(index.clone(), HttpSource::shared(), fast_config(10)).expect("backfill");
     assert!(backfill.start_host("", "http://127.0.0.1:1").is_err());
     assert!(backfill.start_host("x", "ftp://127.0.0.1:1").is_err());
     backfill
@@ -229,7 +233,8 @@ async fn sync_event_unseeds_and_refresh_reseeds() {
     feed(&pds, &index, seq);
     assert_eq!(list_all(&index, CAPTAIN, 10), vec![plc.clone()]);
 
-    let backfill = Backfill::new(index.clone(), fast_config(10)).expect("backfill");
+    let backfill =
+        Backfill::new(index.clone(), HttpSource::shared(), fast_config(10)).expect("backfill");
     backfill
         .refresh_account(&plc, &pds.url())
         .await
@@ -284,7 +289,7 @@ async fn account_check_keeps_out_foreign_accounts_and_unsigned_repositories() {
         account_check: Some(check),
         ..fast_config(10)
     };
-    let backfill = Backfill::new(index.clone(), config).expect("backfill");
+    let backfill = Backfill::new(index.clone(), HttpSource::shared(), config).expect("backfill");
     backfill
         .start_host(pds.hostname(), &pds.url())
         .expect("start");

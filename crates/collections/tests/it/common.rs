@@ -1,6 +1,11 @@
-//! Shared helpers: a temporary index, and a minimal "relay" feeding a fake PDS's events.
+//! Shared helpers: a temporary index, a minimal "relay" feeding a fake PDS's events, and a
+//! [`RepoSource`] asking fake PDSes over plain HTTP.
 
-use atrelay_collections::{CollectionIndex, Op};
+use std::sync::Arc;
+
+use atrelay_collections::{
+    CollectionIndex, FetchError, ListReposPage, Op, RepoSource, SourceFuture,
+};
 use atrelay_stream::{decode_frame, Message};
 use atrelay_testkit::{AccountOptions, FakeDirectory, FakePds};
 
@@ -71,5 +76,81 @@ pub fn list_all(index: &CollectionIndex, collection: &str, limit: usize) -> Vec<
             Some(next) => cursor = Some(next),
             None => return out,
         }
+    }
+}
+
+/// A [`RepoSource`] over plain HTTP, for the fake PDSes on loopback: no policy, no size limit
+/// (the relay's guarded source and its rules are tested in the relay). A failed answer becomes
+/// [`FetchError::Xrpc`] with its XRPC error name, as the relay's does.
+#[derive(Debug, Default)]
+pub struct HttpSource {
+    client: reqwest::Client,
+}
+
+impl HttpSource {
+    /// Shared, as the crawler takes it.
+    pub fn shared() -> Arc<dyn RepoSource> {
+        Arc::new(HttpSource::default())
+    }
+
+    async fn get(&self, url: String, query: &[(&str, String)]) -> Result<Vec<u8>, FetchError> {
+        let response = self
+            .client
+            .get(url)
+            .query(query)
+            .send()
+            .await
+            .map_err(|e| FetchError::Http(e.to_string()))?;
+        let status = response.status();
+        let body = response
+            .bytes()
+            .await
+            .map_err(|e| FetchError::Http(e.to_string()))?;
+        if !status.is_success() {
+            let error = serde_json::from_slice::<serde_json::Value>(&body)
+                .ok()
+                .and_then(|v| v["error"].as_str().map(str::to_owned))
+                .unwrap_or_default();
+            return Err(FetchError::Xrpc {
+                status: status.as_u16(),
+                error,
+            });
+        }
+        Ok(body.to_vec())
+    }
+}
+
+impl RepoSource for HttpSource {
+    fn check_url(&self, _base_url: &str) -> Result<(), String> {
+        Ok(())
+    }
+
+    fn list_repos<'a>(
+        &'a self,
+        base_url: &'a str,
+        limit: u16,
+        cursor: Option<&'a str>,
+    ) -> SourceFuture<'a, ListReposPage> {
+        Box::pin(async move {
+            let mut query = vec![("limit", limit.to_string())];
+            if let Some(cursor) = cursor {
+                query.push(("cursor", cursor.to_owned()));
+            }
+            let body = self
+                .get(
+                    format!("{base_url}/xrpc/com.atproto.sync.listRepos"),
+                    &query,
+                )
+                .await?;
+            serde_json::from_slice(&body).map_err(|e| FetchError::Malformed(e.to_string()))
+        })
+    }
+
+    fn get_repo<'a>(&'a self, base_url: &'a str, did: &'a str) -> SourceFuture<'a, Vec<u8>> {
+        Box::pin(async move {
+            let query = [("did", did.to_owned())];
+            self.get(format!("{base_url}/xrpc/com.atproto.sync.getRepo"), &query)
+                .await
+        })
     }
 }

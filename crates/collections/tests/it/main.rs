@@ -1,7 +1,8 @@
-//! Integration tests of the collection index and its backfill (the HTTP routes are the relay's).
+//! Integration tests of the collection index and its backfill (the HTTP routes and the
+//! crawl's HTTP client are the relay's).
 
 mod backfill;
 mod common;
 mod index;
-mod outbound;
 mod pagination;
+mod source;

@@ -7,6 +7,7 @@
 pub mod shutdown;
 mod signals;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use atrelay_collections::{Backfill, BackfillConfig, CollectionIndex};
@@ -19,7 +20,9 @@ use crate::config::FirehoseConfig;
 use crate::config::ServeConfig;
 use crate::engine::consumers::{ConsumerLimits, Consumers};
 use crate::engine::ingest::{Ingest, IngestConfig};
+use crate::engine::outbound::Outbound;
 use crate::engine::readiness::{Readiness, ReadinessConfig};
+use crate::engine::repo_source::GuardedRepoSource;
 use crate::engine::tasks::Backoff;
 use crate::http::admin::AdminAuth;
 use crate::redact::{redact_url, scrub};
@@ -29,6 +32,9 @@ use signals::Signals;
 
 /// How often finished collection crawls are repeated to repair drift.
 const COLLECTION_RECHECK_INTERVAL: Duration = Duration::from_secs(24 * 3600);
+
+/// Timeout of one request of the collection crawl (a whole repository CAR included).
+const REPO_SOURCE_TIMEOUT: Duration = Duration::from_secs(300);
 
 /// A change [`Tuning`] makes to one part's configuration after the flags are applied.
 pub type Adjust<T> = Box<dyn FnOnce(&mut T) + Send>;
@@ -127,15 +133,18 @@ impl Relay {
             account_check: Some(crate::engine::collection_crawl::account_check(
                 ingest.resolver().clone(),
             )),
-            max_car_bytes: config.collection_backfill_max_repo_bytes,
             max_concurrent_hosts: config.collection_backfill_concurrency.max(1),
-            outbound: atrelay_net::Outbound::new(config.allow_insecure_hosts),
             ..BackfillConfig::default()
         };
         if let Some(tune) = tuning.backfill {
             tune(&mut backfill_config);
         }
-        let backfill = Backfill::new(collections.clone(), backfill_config)?;
+        let repo_source = GuardedRepoSource::new(
+            &Outbound::new(config.allow_insecure_hosts),
+            REPO_SOURCE_TIMEOUT,
+            config.collection_backfill_max_repo_bytes,
+        )?;
+        let backfill = Backfill::new(collections.clone(), Arc::new(repo_source), backfill_config)?;
         let resumed = backfill.resume();
         let recheck = spawn_recheck(&backfill, &readiness, stop);
         tracing::info!(hosts = resumed, "collection backfill resumed");

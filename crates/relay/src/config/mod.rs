@@ -380,7 +380,7 @@ pub struct ServeConfig {
     #[arg(
         long = "collection-backfill-max-repo-bytes",
         env = "RELAY_COLLECTION_BACKFILL_MAX_REPO_BYTES",
-        default_value_t = atrelay_collections::DEFAULT_MAX_CAR_BYTES
+        default_value_t = crate::engine::repo_source::DEFAULT_MAX_CAR_BYTES
     )]
     pub collection_backfill_max_repo_bytes: usize,
 

@@ -1,30 +1,29 @@
-//! The two PDS queries a crawl makes: `com.atproto.sync.listRepos` and
-//! `com.atproto.sync.getRepo`.
+//! [`GuardedRepoSource`]: the collection crawl's two PDS queries
+//! (`com.atproto.sync.listRepos` and `com.atproto.sync.getRepo`) over the one guarded outbound
+//! client ([`crate::engine::outbound`]), as the [`RepoSource`] the relay gives its
+//! [`atrelay_collections::Backfill`].
+//!
+//! Every request goes through [`Outbound`]: in production no loopback or private address, no
+//! plain http, no port, no proxy; no redirect is followed (a `3xx` is a failure). Bodies are
+//! bounded: a `listRepos` page at 16 MiB, a repository CAR at `max_car_bytes` (refused before
+//! reading when `content-length` says so, abandoned mid-stream otherwise). Of a failed answer
+//! only the status and the XRPC error name are kept, never the body's text.
 
-use atrelay_net::HttpClient;
+use std::time::Duration;
+
+use atrelay_collections::{FetchError, ListReposPage, RepoSource, SourceFuture};
 use serde::Deserialize;
 
-use crate::error::FetchError;
+use crate::engine::outbound::{HttpClient, Outbound};
 
-/// One entry of `listRepos`.
-#[derive(Debug, Clone, Deserialize)]
-pub(crate) struct ListedRepo {
-    /// The account.
-    pub(crate) did: String,
-    /// Whether the host says it is active (absent = active, as older PDSes omit it).
-    #[serde(default)]
-    pub(crate) active: Option<bool>,
-}
+/// Default largest repository CAR the crawl downloads (`--collection-backfill-max-repo-bytes`):
+/// 256 MiB.
+pub const DEFAULT_MAX_CAR_BYTES: usize = 256 << 20;
 
-/// One page of `listRepos`.
-#[derive(Debug, Clone, Deserialize)]
-pub(crate) struct ReposPage {
-    /// The accounts.
-    pub(crate) repos: Vec<ListedRepo>,
-    /// The next page's cursor.
-    #[serde(default)]
-    pub(crate) cursor: Option<String>,
-}
+/// Largest `listRepos` page body read.
+const MAX_PAGE_BYTES: usize = 16 << 20;
+/// Largest error body read (only its XRPC error name is kept).
+const MAX_ERROR_BYTES: usize = 16 << 10;
 
 #[derive(Deserialize)]
 struct XrpcError {
@@ -32,37 +31,45 @@ struct XrpcError {
     error: String,
 }
 
-/// Largest `listRepos` page body read.
-const MAX_PAGE_BYTES: usize = 16 << 20;
-/// Largest error body read (only its XRPC error name is kept).
-const MAX_ERROR_BYTES: usize = 16 << 10;
-
-/// A PDS HTTP client, going out through the guarded dialler ([`atrelay_net::Outbound`]).
+/// The crawl's PDS client, going out through the guarded dialler. Cheap to clone.
 #[derive(Debug, Clone)]
-pub(crate) struct PdsClient {
+pub struct GuardedRepoSource {
     http: HttpClient,
     max_car_bytes: usize,
 }
 
-impl PdsClient {
-    /// Wraps a guarded HTTP client; repositories above `max_car_bytes` are refused.
-    pub(crate) fn new(http: HttpClient, max_car_bytes: usize) -> Self {
-        Self {
-            http,
+impl GuardedRepoSource {
+    /// A source whose requests go through `outbound`, each bounded by `request_timeout`;
+    /// repositories above `max_car_bytes` are refused.
+    ///
+    /// # Errors
+    /// When the HTTP client cannot be built (TLS backend).
+    pub fn new(
+        outbound: &Outbound,
+        request_timeout: Duration,
+        max_car_bytes: usize,
+    ) -> Result<Self, reqwest::Error> {
+        let builder = reqwest::Client::builder()
+            .timeout(request_timeout)
+            // The component crawling, as before the client moved here from the collections crate.
+            .user_agent(concat!("atrelay-collections/", env!("CARGO_PKG_VERSION")));
+        Ok(Self {
+            http: outbound.http_client(builder)?,
             max_car_bytes,
-        }
+        })
     }
 
     /// `GET {base}/xrpc/com.atproto.sync.listRepos?limit=&cursor=`.
-    pub(crate) async fn list_repos(
+    async fn list(
         &self,
         base: &str,
         limit: u16,
         cursor: Option<&str>,
-    ) -> Result<ReposPage, FetchError> {
+    ) -> Result<ListReposPage, FetchError> {
         let mut request = self
             .http
-            .get(&format!("{base}/xrpc/com.atproto.sync.listRepos"))?
+            .get(&format!("{base}/xrpc/com.atproto.sync.listRepos"))
+            .map_err(|e| FetchError::Refused(e.to_string()))?
             .query(&[("limit", limit.to_string())]);
         if let Some(cursor) = cursor {
             request = request.query(&[("cursor", cursor)]);
@@ -74,13 +81,37 @@ impl PdsClient {
 
     /// `GET {base}/xrpc/com.atproto.sync.getRepo?did=`: the whole repository CAR, read as a
     /// stream and abandoned as soon as it passes `max_car_bytes`.
-    pub(crate) async fn get_repo(&self, base: &str, did: &str) -> Result<Vec<u8>, FetchError> {
+    async fn get(&self, base: &str, did: &str) -> Result<Vec<u8>, FetchError> {
         let request = self
             .http
-            .get(&format!("{base}/xrpc/com.atproto.sync.getRepo"))?
+            .get(&format!("{base}/xrpc/com.atproto.sync.getRepo"))
+            .map_err(|e| FetchError::Refused(e.to_string()))?
             .query(&[("did", did)]);
         let response = check(send(request).await?).await?;
         read_limited(response, self.max_car_bytes).await
+    }
+}
+
+impl RepoSource for GuardedRepoSource {
+    fn check_url(&self, base_url: &str) -> Result<(), String> {
+        self.http
+            .outbound()
+            .check_url(base_url)
+            .map(drop)
+            .map_err(|e| e.to_string())
+    }
+
+    fn list_repos<'a>(
+        &'a self,
+        base_url: &'a str,
+        limit: u16,
+        cursor: Option<&'a str>,
+    ) -> SourceFuture<'a, ListReposPage> {
+        Box::pin(self.list(base_url, limit, cursor))
+    }
+
+    fn get_repo<'a>(&'a self, base_url: &'a str, did: &'a str) -> SourceFuture<'a, Vec<u8>> {
+        Box::pin(self.get(base_url, did))
     }
 }
 
