@@ -4,8 +4,8 @@
 //! at once while events are appended; every consumer gets every event once, in order, and goes
 //! on live. A consumer that stops reading while live is still cut off.
 //!
-//! The bounded firehose runs on the scratch store of a [`TestRelay`] (SQLite, or PostgreSQL
-//! with `TEST_DATABASE_URL`), with its own event log, consumer registry and server.
+//! The bounded firehose is a [`TestRelay`] (SQLite, or PostgreSQL with `TEST_DATABASE_URL`)
+//! opened with these tests' small bounds ([`Tweaks`]).
 
 mod support;
 
@@ -17,17 +17,11 @@ use std::{
     time::Duration,
 };
 
-use atrelay::{
-    config::FirehoseConfig,
-    engine::consumers::{ConsumerLimits, Consumers},
-    engine::ingest::{http_resolver, Ingest, IngestConfig},
-    http::server,
-    state::AppState,
-};
-use atrelay_eventlog::{Durability, EventLog};
+use atrelay::config::FirehoseConfig;
+use atrelay_eventlog::EventLog;
 use atrelay_stream::{decode_frame, encode_frame, Identity, Message};
 use futures_util::StreamExt;
-use support::{TestRelay, Ws, HANG_GUARD};
+use support::{connect, TestRelay, Tweaks, Ws, HANG_GUARD};
 use tokio_tungstenite::tungstenite;
 
 const DID: &str = "did:plc:ewvi7nxzyoun6zhxrhs64oiz";
@@ -39,94 +33,28 @@ const LIVE_BUFFER: usize = 64;
 /// The bounded relay's `max_lag`.
 const MAX_LAG: i64 = 500;
 
-/// A firehose with small bounds, on the store of a test relay.
-struct Bounded {
-    ws_url: String,
-    log: EventLog,
-    state: AppState,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    _dir: tempfile::TempDir,
+/// The small bounds of these tests: a live broadcast of [`LIVE_BUFFER`] events and larger
+/// segments, so the log spans many of them.
+fn bounded() -> Tweaks {
+    Tweaks {
+        firehose: Some(bounded_config()),
+        event_log: Some(|log| {
+            log.segment_bytes = 256 << 10;
+            log.live_buffer = LIVE_BUFFER;
+        }),
+    }
 }
 
-impl Bounded {
-    async fn start(relay: &TestRelay, firehose: FirehoseConfig) -> Bounded {
-        let dir = tempfile::tempdir().unwrap();
-        let mut config = atrelay_eventlog::Config::new(dir.path().join("events"));
-        config.durability = Durability::OsBuffered;
-        config.segment_bytes = 256 << 10;
-        config.live_buffer = LIVE_BUFFER;
-        let log = EventLog::open(config).unwrap();
-        // No host is followed: the resolver is never asked.
-        let ingest = Ingest::new(
-            relay.store.clone(),
-            log.clone(),
-            http_resolver(atrelay_identity::DEFAULT_PLC_URL, false).unwrap(),
-            IngestConfig::default(),
-        );
-        let collections =
-            atrelay_collections::CollectionIndex::open(dir.path().join("collections")).unwrap();
-        let state = AppState {
-            backfill: None,
-            collections,
-            ingest,
-            store: relay.store.clone(),
-            log: log.clone(),
-            consumers: Consumers::new(ConsumerLimits {
-                max_total: 32,
-                max_per_ip: 32,
-            }),
-            firehose,
-            readiness: Default::default(),
-        };
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let ws_url = format!(
-            "ws://{}/xrpc/com.atproto.sync.subscribeRepos",
-            listener.local_addr().unwrap()
-        );
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        tokio::spawn(server::serve(
-            listener,
-            server::router(state.clone()),
-            async {
-                let _ = stopped.await;
-            },
-        ));
-        Bounded {
-            ws_url,
-            log,
-            state,
-            stop: Some(stop),
-            _dir: dir,
+/// Waits until the relay has admitted `count` consumers, then a moment for their readers.
+async fn wait_for_consumers(relay: &TestRelay, count: usize) {
+    tokio::time::timeout(HANG_GUARD, async {
+        while relay.state.consumers.len() < count {
+            tokio::time::sleep(Duration::from_millis(5)).await;
         }
-    }
-
-    async fn connect(&self, cursor: Option<i64>) -> Ws {
-        let url = match cursor {
-            Some(cursor) => format!("{}?cursor={cursor}", self.ws_url),
-            None => self.ws_url.clone(),
-        };
-        tokio_tungstenite::connect_async(url).await.unwrap().0
-    }
-
-    /// Waits until the relay has admitted `count` consumers, then a moment for their readers.
-    async fn wait_for_consumers(&self, count: usize) {
-        tokio::time::timeout(HANG_GUARD, async {
-            while self.state.consumers.len() < count {
-                tokio::time::sleep(Duration::from_millis(5)).await;
-            }
-        })
-        .await
-        .expect("consumers never admitted");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-
-    async fn finish(mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        self.state.ingest.shutdown().await;
-        self.log.close().unwrap();
-    }
+    })
+    .await
+    .expect("consumers never admitted");
+    tokio::time::sleep(Duration::from_millis(200)).await;
 }
 
 /// The limits of these tests: `max_lag` far below the log's size, a short "too slow" duration
@@ -212,14 +140,16 @@ macro_rules! both_backends_mt {
         mod $name {
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn sqlite() {
-                let relay = $crate::support::TestRelay::sqlite().await;
+                let relay = $crate::support::TestRelay::sqlite_tweaked(super::bounded()).await;
                 super::$name(&relay).await;
                 relay.finish().await;
             }
 
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn postgres() {
-                let Some(relay) = $crate::support::TestRelay::postgres().await else {
+                let Some(relay) =
+                    $crate::support::TestRelay::postgres_tweaked(super::bounded()).await
+                else {
                     return;
                 };
                 super::$name(&relay).await;
@@ -231,29 +161,23 @@ macro_rules! both_backends_mt {
 
 both_backends_mt!(one_consumer_replays_the_whole_log_from_cursor_0_then_goes_live);
 async fn one_consumer_replays_the_whole_log_from_cursor_0_then_goes_live(relay: &TestRelay) {
-    let bounded = Bounded::start(relay, bounded_config()).await;
-    assert_eq!(
-        append_async(&bounded.log, LOG_EVENTS, 100).await,
-        LOG_EVENTS
-    );
+    assert_eq!(append_async(&relay.log, LOG_EVENTS, 100).await, LOG_EVENTS);
 
-    let mut ws = bounded.connect(Some(0)).await;
+    let mut ws = connect(relay, Some(0)).await;
     let progress = AtomicI64::new(0);
     expect_every_event(&mut ws, 0, LOG_EVENTS, &progress).await;
     // Caught up: what is appended now arrives live.
-    let last = append_async(&bounded.log, 10, 100).await;
+    let last = append_async(&relay.log, 10, 100).await;
     expect_every_event(&mut ws, LOG_EVENTS, last, &progress).await;
-    assert_eq!(bounded.state.consumers.frames_sent(), last as u64);
+    assert_eq!(relay.state.consumers.frames_sent(), last as u64);
     drop(ws);
-    bounded.finish().await;
 }
 
 both_backends_mt!(consumers_at_different_cursors_each_get_every_event_while_events_are_appended);
 async fn consumers_at_different_cursors_each_get_every_event_while_events_are_appended(
     relay: &TestRelay,
 ) {
-    let bounded = Bounded::start(relay, bounded_config()).await;
-    append_async(&bounded.log, LOG_EVENTS, 100).await;
+    append_async(&relay.log, LOG_EVENTS, 100).await;
     const APPENDED: i64 = 5_000;
     const LIVE: i64 = 10;
     let caught_up = LOG_EVENTS + APPENDED;
@@ -262,7 +186,7 @@ async fn consumers_at_different_cursors_each_get_every_event_while_events_are_ap
     let cursors = [0, 1, 4_999, 12_345, LOG_EVENTS - 1, LOG_EVENTS];
     let mut consumers = Vec::new();
     for cursor in cursors {
-        let mut ws = bounded.connect(Some(cursor)).await;
+        let mut ws = connect(relay, Some(cursor)).await;
         let progress = Arc::new(AtomicI64::new(cursor));
         let seen = progress.clone();
         consumers.push((
@@ -275,7 +199,7 @@ async fn consumers_at_different_cursors_each_get_every_event_while_events_are_ap
     }
     // Appended while the consumers replay, in bursts.
     for _ in 0..10 {
-        append_async(&bounded.log, APPENDED / 10, 100).await;
+        append_async(&relay.log, APPENDED / 10, 100).await;
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     // Once all have caught up, the last events reach them live.
@@ -289,21 +213,19 @@ async fn consumers_at_different_cursors_each_get_every_event_while_events_are_ap
     })
     .await
     .expect("the consumers never caught up");
-    assert_eq!(append_async(&bounded.log, LIVE, 100).await, last);
+    assert_eq!(append_async(&relay.log, LIVE, 100).await, last);
     for (_, task) in consumers {
         let ws = task.await.expect("a consumer missed or repeated an event");
         drop(ws);
     }
-    bounded.finish().await;
 }
 
 both_backends_mt!(a_consumer_that_stops_reading_while_live_is_cut_off);
 async fn a_consumer_that_stops_reading_while_live_is_cut_off(relay: &TestRelay) {
-    let bounded = Bounded::start(relay, bounded_config()).await;
-    append_async(&bounded.log, 1_000, 100).await;
+    append_async(&relay.log, 1_000, 100).await;
     // Both replay the log first, then follow live; `stalled` stops reading once caught up.
-    let mut stalled = bounded.connect(Some(0)).await;
-    let mut reading = bounded.connect(Some(0)).await;
+    let mut stalled = connect(relay, Some(0)).await;
+    let mut reading = connect(relay, Some(0)).await;
     let progress = AtomicI64::new(0);
     expect_every_event(&mut stalled, 0, 1_000, &progress).await;
     let reader = tokio::spawn(async move {
@@ -311,10 +233,10 @@ async fn a_consumer_that_stops_reading_while_live_is_cut_off(relay: &TestRelay) 
         expect_every_event(&mut reading, 0, 16_000, &progress).await;
         reading
     });
-    bounded.wait_for_consumers(2).await;
+    wait_for_consumers(relay, 2).await;
 
     // ~30 MB: far more than loopback socket buffers hold for the consumer that stopped reading.
-    let last = append_async(&bounded.log, 15_000, 2_000).await;
+    let last = append_async(&relay.log, 15_000, 2_000).await;
     assert_eq!(last, 16_000);
     let _reading = reader
         .await
@@ -322,7 +244,7 @@ async fn a_consumer_that_stops_reading_while_live_is_cut_off(relay: &TestRelay) 
 
     // While it does not read, the relay cuts it off (its send timeout is 2 s).
     tokio::time::timeout(HANG_GUARD, async {
-        while bounded.state.consumers.len() > 1 {
+        while relay.state.consumers.len() > 1 {
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
     })
@@ -344,5 +266,4 @@ async fn a_consumer_that_stops_reading_while_live_is_cut_off(relay: &TestRelay) 
     if let Some(error) = error {
         assert_eq!(error, "ConsumerTooSlow");
     }
-    bounded.finish().await;
 }

@@ -33,6 +33,16 @@ pub struct TestRelay {
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     db: ScratchStore,
     setup: Option<IngestSetup>,
+    tweaks: Tweaks,
+}
+
+/// What a test changes in its relay beyond the defaults of [`TestRelay`]; kept across restarts.
+#[derive(Clone, Copy, Default)]
+pub struct Tweaks {
+    /// Firehose policy in place of the test default.
+    pub firehose: Option<FirehoseConfig>,
+    /// Applied to the event log's configuration after the test defaults.
+    pub event_log: Option<fn(&mut atrelay_eventlog::Config)>,
 }
 
 /// How a test relay ingests: DIDs resolve at `plc_url` (dev mode: did:web over http with a
@@ -105,7 +115,25 @@ impl TestRelay {
     }
 
     async fn start(db: ScratchStore) -> TestRelay {
-        TestRelay::launch(db, tempfile::tempdir().unwrap(), None).await
+        TestRelay::launch(db, tempfile::tempdir().unwrap(), None, Tweaks::default()).await
+    }
+
+    /// A relay on a fresh SQLite file, changed as `tweaks` says.
+    pub async fn sqlite_tweaked(tweaks: Tweaks) -> TestRelay {
+        TestRelay::launch(
+            ScratchStore::sqlite().await,
+            tempfile::tempdir().unwrap(),
+            None,
+            tweaks,
+        )
+        .await
+    }
+
+    /// A relay on a fresh PostgreSQL schema, changed as `tweaks` says, or `None` (with a notice)
+    /// without `TEST_DATABASE_URL`.
+    pub async fn postgres_tweaked(tweaks: Tweaks) -> Option<TestRelay> {
+        let db = ScratchStore::postgres("atrelay_relay_test", 4).await?;
+        Some(TestRelay::launch(db, tempfile::tempdir().unwrap(), None, tweaks).await)
     }
 
     /// Opens a relay the way `atrelay serve` does ([`Relay::open_tuned`]) on the store of `db`
@@ -115,6 +143,7 @@ impl TestRelay {
         db: ScratchStore,
         log_dir: tempfile::TempDir,
         setup: Option<IngestSetup>,
+        tweaks: Tweaks,
     ) -> TestRelay {
         let plc_url = setup
             .as_ref()
@@ -144,14 +173,17 @@ impl TestRelay {
                     .as_ref()
                     .map_or_else(IngestConfig::default, |s| s.config.clone()),
             ),
-            firehose: Some(FirehoseConfig {
+            firehose: Some(tweaks.firehose.unwrap_or(FirehoseConfig {
                 max_lag: 5_000,
                 send_timeout: std::time::Duration::from_secs(2),
                 ..FirehoseConfig::default()
-            }),
-            event_log: Some(Box::new(|log| {
+            })),
+            event_log: Some(Box::new(move |log| {
                 log.durability = Durability::OsBuffered;
                 log.segment_bytes = 64 << 10;
+                if let Some(tweak) = tweaks.event_log {
+                    tweak(log);
+                }
             })),
             backfill: Some(Box::new(|backfill| {
                 backfill.requests_per_second = 200.0;
@@ -179,6 +211,7 @@ impl TestRelay {
             stop: Some(stop),
             db,
             setup,
+            tweaks,
         }
     }
 
@@ -236,7 +269,7 @@ impl TestRelay {
     /// Stops the server and every part of the relay in order ([`Relay::shutdown`]); returns
     /// the scratch database and state directory for a restart. A failed event log may fail
     /// to close only when the test broke it.
-    async fn stop(mut self) -> (ScratchStore, tempfile::TempDir, Option<IngestSetup>) {
+    async fn stop(mut self) -> (ScratchStore, tempfile::TempDir, Option<IngestSetup>, Tweaks) {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
@@ -246,12 +279,12 @@ impl TestRelay {
             failures.is_empty() || log_failed,
             "the relay did not stop cleanly: {failures:?}"
         );
-        (self.db, self.log_dir, self.setup)
+        (self.db, self.log_dir, self.setup, self.tweaks)
     }
 
     /// Stops the relay and removes the scratch database.
     pub async fn finish(self) {
-        let (db, _log_dir, _) = self.stop().await;
+        let (db, _log_dir, _, _) = self.stop().await;
         db.finish().await;
     }
 }
@@ -287,6 +320,7 @@ impl TestRelay {
             ScratchStore::sqlite().await,
             tempfile::tempdir().unwrap(),
             Some(setup),
+            Tweaks::default(),
         )
         .await
     }
@@ -306,10 +340,10 @@ impl TestRelay {
     }
 
     async fn restart_with(self, setup: Option<IngestSetup>) -> TestRelay {
-        let (mut db, log_dir, _) = self.stop().await;
+        let (mut db, log_dir, _, tweaks) = self.stop().await;
         // Closes the store and opens the same database again.
         db.reconnect().await;
-        TestRelay::launch(db, log_dir, setup).await
+        TestRelay::launch(db, log_dir, setup, tweaks).await
     }
 }
 
