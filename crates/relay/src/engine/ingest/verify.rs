@@ -172,21 +172,12 @@ impl Verifier {
         host: &HostContext,
         did: &str,
     ) -> Result<Arc<Identity>, Outcome> {
-        let identity = self
-            .resolver
-            .resolve(did)
-            .await
-            .map_err(|err| Outcome::dropped(DropReason::ResolveFailed, did, err.to_string()))?;
+        let identity = self.resolve(did).await?;
         if identity.pds_host.as_deref() == Some(host.hostname.as_str()) {
             return Ok(identity);
         }
         // The account may just have moved here: look again before refusing.
-        self.resolver.purge(did);
-        let identity = self
-            .resolver
-            .resolve(did)
-            .await
-            .map_err(|err| Outcome::dropped(DropReason::ResolveFailed, did, err.to_string()))?;
+        let identity = self.resolve_again(did).await?;
         if identity.pds_host.as_deref() == Some(host.hostname.as_str()) {
             Ok(identity)
         } else {
@@ -308,6 +299,20 @@ impl Verifier {
         }
     }
 
+    /// The DID's identity, from the cache when it holds it.
+    async fn resolve(&self, did: &str) -> Result<Arc<Identity>, Outcome> {
+        self.resolver
+            .resolve(did)
+            .await
+            .map_err(|err| Outcome::dropped(DropReason::ResolveFailed, did, err.to_string()))
+    }
+
+    /// The DID's identity fetched afresh, the cached one dropped first.
+    async fn resolve_again(&self, did: &str) -> Result<Arc<Identity>, Outcome> {
+        self.resolver.purge(did);
+        self.resolve(did).await
+    }
+
     /// The proof, then the signature; on a bad signature (or no key) the DID is resolved once
     /// more, as the key may have just rotated, and only the signature is checked again: the
     /// proof does not depend on the key.
@@ -326,12 +331,7 @@ impl Verifier {
             Err(Failure::NoKey) | Err(Failure::Proof(ProofError::Signature(_))) => {}
             Err(failure) => return Err(failure_outcome(did, failure)),
         }
-        self.resolver.purge(did);
-        let identity = self
-            .resolver
-            .resolve(did)
-            .await
-            .map_err(|err| Outcome::dropped(DropReason::ResolveFailed, did, err.to_string()))?;
+        let identity = self.resolve_again(did).await?;
         check_signature(&proven, &identity).map_err(|failure| failure_outcome(did, failure))?;
         Ok(proven)
     }
