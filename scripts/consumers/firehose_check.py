@@ -17,8 +17,9 @@ Every frame is decoded by the library (`FirehoseSubscribeReposClient`, `Frame.fr
 (DIDs, TIDs, datetimes). Checks:
   * seq strictly increases; no error frame arrives; the connection is not dropped early;
   * `#commit` / `#sync`: `blocks` parses with `CAR.from_bytes`, its root is the commit, the
-    commit block is in the CAR and names the message's DID and rev (version 3); every block
-    re-encodes (the library's DAG-CBOR encoder) to the sha-256 its CID names;
+    commit block is in the CAR and names the message's DID and rev (version 3); every block's
+    bytes as sent hash to the sha-256 its CID names and decode with libipld (not a re-encoding:
+    libipld reads a CID link and a byte string alike, see `raw_blocks`);
   * `#commit`: the CIDs of created and updated records are in the CAR, deletes carry none;
   * per DID, revs strictly increase, and a commit after one already seen on this stream chains
     to it (`since` is the previous rev; `prevData`, when present, the previous `data`).
@@ -33,6 +34,7 @@ Prints one JSON line: {"ok", "events", "counts" (per type), "ops" (per action), 
 """
 
 import argparse
+import base64
 import hashlib
 import json
 import sys
@@ -78,6 +80,48 @@ def split_url(url: str, cursor: t.Optional[int]) -> t.Tuple[str, t.Optional[int]
     if not path.endswith('/xrpc'):
         path += '/xrpc'
     return urlunsplit((parts.scheme, parts.netloc, path, '', '')), cursor
+
+
+def read_varint(data: bytes, pos: int) -> t.Tuple[int, int]:
+    """An unsigned LEB128 varint at `pos`: its value and the position after it."""
+    value, shift = 0, 0
+    while True:
+        if pos >= len(data) or shift > 63:
+            raise ValueError('truncated or overlong varint')
+        byte = data[pos]
+        pos += 1
+        value |= (byte & 0x7F) << shift
+        if byte < 0x80:
+            return value, pos
+        shift += 7
+
+
+def raw_blocks(car: bytes) -> t.Dict[str, t.Tuple[int, int, bytes, bytes]]:
+    """The CAR's blocks exactly as sent: {CID text: (codec, hash code, digest, block bytes)}.
+
+    The hash check must see these bytes, not a re-encoding of the decoded block: libipld decodes
+    a CID link and a byte string alike, so a signature that happens to parse as a CID would be
+    written back as a link and its block would seem not to match its CID.
+    """
+    header_len, pos = read_varint(car, 0)
+    pos += header_len
+    blocks = {}
+    while pos < len(car):
+        section_len, pos = read_varint(car, pos)
+        end = pos + section_len
+        start = pos
+        version, pos = read_varint(car, pos)
+        if version != 1:
+            raise ValueError(f'CID version {version} in a repository CAR')
+        codec, pos = read_varint(car, pos)
+        hash_code, pos = read_varint(car, pos)
+        digest_len, pos = read_varint(car, pos)
+        digest = car[pos:pos + digest_len]
+        pos += digest_len
+        text = 'b' + base64.b32encode(car[start:pos]).decode().lower().rstrip('=')
+        blocks[text] = (codec, hash_code, digest, car[pos:end])
+        pos = end
+    return blocks
 
 
 def cid_str(value: t.Any) -> t.Optional[str]:
@@ -206,6 +250,7 @@ class Checker:
             self.error(f'{where}: blocks is not bytes')
             return None
         car = CAR.from_bytes(bytes(blocks))
+        raw = raw_blocks(bytes(blocks))
         root = car.root.encode()
         if commit_cid is not None and root != commit_cid:
             self.error(f'{where}: CAR root {root} is not the commit {commit_cid}')
@@ -215,7 +260,10 @@ class Checker:
             text = cid.encode()
             cids.add(text)
             by_cid[text] = block
-            self.check_block(cid, block, where)
+            if text not in raw:
+                self.error(f'{where}: block {text} is missing from the raw CAR')
+                continue
+            self.check_block(text, raw[text], where)
         commit = by_cid.get(root)
         if commit is None:
             self.error(f'{where}: the commit block {root} is not in the CAR')
@@ -236,13 +284,19 @@ class Checker:
             self.data[did] = data
         return cids
 
-    def check_block(self, cid: CID, block: t.Any, where: str) -> None:
-        """The block re-encodes to the bytes its CID hashes."""
-        if cid.codec != DAG_CBOR or cid.hash.code != SHA2_256:
+    def check_block(
+        self, text: str, raw: t.Tuple[int, int, bytes, bytes], where: str
+    ) -> None:
+        """The block's bytes as sent hash to its CID, and they are DAG-CBOR that libipld reads."""
+        codec, hash_code, digest, data = raw
+        if codec != DAG_CBOR or hash_code != SHA2_256:
             return
-        digest = hashlib.sha256(libipld.encode_dag_cbor(block)).digest()
-        if digest != cid.hash.digest:
-            self.error(f'{where}: block {cid.encode()} does not hash to its CID')
+        if hashlib.sha256(data).digest() != digest:
+            self.error(f'{where}: block {text} does not hash to its CID')
+        try:
+            libipld.decode_dag_cbor(data)
+        except Exception as error:  # noqa: BLE001 - any decoding failure is the finding
+            self.error(f'{where}: block {text} is not DAG-CBOR libipld reads: {error}')
         self.blocks_checked += 1
 
     def summary(self, timed_out: bool, elapsed: float) -> t.Dict[str, t.Any]:
