@@ -31,17 +31,28 @@ impl Rng {
         self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
     }
     fn text(&mut self, len: usize) -> String {
-        (0..len).map(|_| char::from(b'a' + (self.next() % 26) as u8)).collect()
+        (0..len)
+            .map(|_| char::from(b'a' + (self.next() % 26) as u8))
+            .collect()
     }
 }
 
 fn post(rng: &mut Rng) -> Vec<u8> {
     let mut m = BTreeMap::new();
-    m.insert("$type".to_owned(), Ipld::String("app.bsky.feed.post".into()));
+    m.insert(
+        "$type".to_owned(),
+        Ipld::String("app.bsky.feed.post".into()),
+    );
     let len = 40 + (rng.next() % 200) as usize;
     m.insert("text".to_owned(), Ipld::String(rng.text(len)));
-    m.insert("createdAt".to_owned(), Ipld::String("2026-12-07T13:00:00.000Z".into()));
-    m.insert("langs".to_owned(), Ipld::List(vec![Ipld::String("en".into())]));
+    m.insert(
+        "createdAt".to_owned(),
+        Ipld::String("2026-12-07T13:00:00.000Z".into()),
+    );
+    m.insert(
+        "langs".to_owned(),
+        Ipld::List(vec![Ipld::String("en".into())]),
+    );
     encode_atproto_value(&Ipld::Map(m)).unwrap()
 }
 
@@ -64,7 +75,10 @@ impl RepoFixture {
         for i in 0..n {
             let bytes = post(&mut rng);
             let cid = cid_for_dag_cbor(&bytes);
-            let key = format!("app.bsky.feed.post/{}", Tid::from_micros(base + i as u64 * 1000, 7).to_text());
+            let key = format!(
+                "app.bsky.feed.post/{}",
+                Tid::from_micros(base + i as u64 * 1000, 7).to_text()
+            );
             tree.insert(key.as_bytes(), cid).unwrap();
             records.push((cid, bytes));
         }
@@ -115,7 +129,10 @@ impl RepoFixture {
             self.next_tid += 1000;
             let bytes = post(&mut self.rng);
             let cid = cid_for_dag_cbor(&bytes);
-            let key = format!("app.bsky.feed.post/{}", Tid::from_micros(self.next_tid, 7).to_text());
+            let key = format!(
+                "app.bsky.feed.post/{}",
+                Tid::from_micros(self.next_tid, 7).to_text()
+            );
             tree.insert(key.as_bytes(), cid).unwrap();
             recs.push((cid, bytes));
         }
@@ -171,7 +188,9 @@ fn ours_indexed(bytes: &[u8]) -> Result<(usize, usize), String> {
 }
 
 async fn iroh(bytes: &[u8], check: bool) -> Result<(usize, usize), String> {
-    let mut r = iroh_car::CarReader::new(bytes).await.map_err(|e| e.to_string())?;
+    let mut r = iroh_car::CarReader::new(bytes)
+        .await
+        .map_err(|e| e.to_string())?;
     let mut n = 0;
     let mut total = 0;
     while let Some((cid, data)) = r.next_block().await.map_err(|e| e.to_string())? {
@@ -188,7 +207,9 @@ async fn iroh(bytes: &[u8], check: bool) -> Result<(usize, usize), String> {
 /// Indexed like `Car::read` (HashMap<Cid, Vec<u8>>): what a caller of iroh-car would build to
 /// look blocks up by CID when walking the MST.
 async fn iroh_indexed_checked(bytes: &[u8]) -> Result<(usize, usize), String> {
-    let mut r = iroh_car::CarReader::new(bytes).await.map_err(|e| e.to_string())?;
+    let mut r = iroh_car::CarReader::new(bytes)
+        .await
+        .map_err(|e| e.to_string())?;
     let mut map: HashMap<Cid, Vec<u8>> = HashMap::new();
     while let Some((cid, data)) = r.next_block().await.map_err(|e| e.to_string())? {
         verify_block(&cid, &data).map_err(|e| format!("(added check) {e}"))?;
@@ -293,7 +314,10 @@ fn bench() {
     let mut big = RepoFixture::new(1000, 2);
     let mut small = RepoFixture::new(40, 4);
     let mut cars: Vec<(String, Vec<u8>)> = Vec::new();
-    cars.push(("indigo repo_slice.car (real commit slice)".into(), indigo("repo_slice.car")));
+    cars.push((
+        "indigo repo_slice.car (real commit slice)".into(),
+        indigo("repo_slice.car"),
+    ));
     cars.push(("diff: 1 create, repo of 40 posts".into(), small.diff(1)));
     cars.push(("diff: 1 create, repo of 1000 posts".into(), big.diff(1)));
     cars.push(("diff: 3 creates, repo of 1000 posts".into(), big.diff(3)));
@@ -302,7 +326,10 @@ fn bench() {
     cars.push(("repo export ~100 blocks".into(), repo1k.export()));
     let (_, car2k) = repo_with_blocks(2000, 3);
     cars.push(("repo export ~2000 blocks".into(), car2k));
-    cars.push(("indigo fakermaker.repo.car (real)".into(), indigo("fakermaker.repo.car")));
+    cars.push((
+        "indigo fakermaker.repo.car (real)".into(),
+        indigo("fakermaker.repo.car"),
+    ));
 
     let all = [
         Which::OursStream,
@@ -316,7 +343,10 @@ fn bench() {
     for (name, bytes) in &cars {
         let (blocks, _) = ours_stream(bytes).unwrap();
         // Sanity: every reader sees the same blocks.
-        assert_eq!(block_on(iroh(bytes, true)).unwrap(), ours_stream(bytes).unwrap());
+        assert_eq!(
+            block_on(iroh(bytes, true)).unwrap(),
+            ours_stream(bytes).unwrap()
+        );
         for w in all {
             let ns = median_ns(w, bytes);
             let mbs = bytes.len() as f64 / ns * 1e3; // bytes/ns * 1e9 / 1e6
@@ -388,7 +418,10 @@ fn strict() {
         let (l, used) = (good[0] as usize, 1);
         l + used
     };
-    cases.push(("truncated: last byte of last block cut", good[..good.len() - 1].to_vec()));
+    cases.push((
+        "truncated: last byte of last block cut",
+        good[..good.len() - 1].to_vec(),
+    ));
     cases.push(("truncated: inside the header", good[..hdr_len - 5].to_vec()));
     {
         // A CAR whose last section's length varint is 2 bytes, cut after its first byte.
@@ -397,9 +430,15 @@ fn strict() {
         bytes.extend(section(&ca, a));
         let cut = bytes.len() + 1;
         bytes.extend(section(&atrelay_repo::cid::cid_for_raw(&big), &big));
-        cases.push(("truncated: inside a section-length varint", bytes[..cut].to_vec()));
+        cases.push((
+            "truncated: inside a section-length varint",
+            bytes[..cut].to_vec(),
+        ));
         let cid_cut = cut + 1 + 10;
-        cases.push(("truncated: inside a section's CID", bytes[..cid_cut].to_vec()));
+        cases.push((
+            "truncated: inside a section's CID",
+            bytes[..cid_cut].to_vec(),
+        ));
     }
 
     // 3. Varint problems in a section length.
@@ -448,7 +487,12 @@ fn strict() {
             roots: &'a [Cid],
             version: u64,
         }
-        let h = serde_ipld_dagcbor::to_vec(&H3 { extra: 1, roots: &[ca], version: 1 }).unwrap();
+        let h = serde_ipld_dagcbor::to_vec(&H3 {
+            extra: 1,
+            roots: &[ca],
+            version: 1,
+        })
+        .unwrap();
         let mut bytes = varint(h.len() as u64);
         bytes.extend(h);
         bytes.extend(section(&ca, a));
@@ -462,7 +506,10 @@ fn strict() {
         let mut bytes = header_bytes(&[ca], 1);
         bytes.extend(section(&v0, a));
         cases.push(("CIDv0 block (hash matches)", bytes));
-        let ident = Cid::new_v1(0x71, ipld_core::cid::multihash::Multihash::<64>::wrap(0x00, a).unwrap());
+        let ident = Cid::new_v1(
+            0x71,
+            ipld_core::cid::multihash::Multihash::<64>::wrap(0x00, a).unwrap(),
+        );
         let mut bytes = header_bytes(&[ca], 1);
         bytes.extend(section(&ident, a));
         cases.push(("identity-hash CID (no sha256)", bytes));
@@ -513,7 +560,9 @@ mod t {
             println!("n={n} height={} store={}", r.tree.height(), r.store.len());
             let car = r.diff(1);
             let c = atrelay_repo::car::Car::read(&car, usize::MAX).unwrap();
-            for b in c.blocks() { println!("  {} {}", b.cid, b.data.len()); }
+            for b in c.blocks() {
+                println!("  {} {}", b.cid, b.data.len());
+            }
         }
     }
 }

@@ -23,7 +23,9 @@ impl Rng {
         self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
     }
     fn s32(&mut self, alphabet: &[u8], n: usize) -> String {
-        (0..n).map(|_| alphabet[(self.next() % alphabet.len() as u64) as usize] as char).collect()
+        (0..n)
+            .map(|_| alphabet[(self.next() % alphabet.len() as u64) as usize] as char)
+            .collect()
     }
 }
 
@@ -49,7 +51,14 @@ struct HostRow {
 
 fn accounts(n: usize, seed: u64) -> Vec<AccountRow> {
     let mut rng = Rng(seed);
-    let statuses = ["takendown", "suspended", "deactivated", "deleted", "desynchronized", "throttled"];
+    let statuses = [
+        "takendown",
+        "suspended",
+        "deactivated",
+        "deleted",
+        "desynchronized",
+        "throttled",
+    ];
     (0..n)
         .map(|i| {
             let mut digest = [0u8; 32];
@@ -107,11 +116,18 @@ fn at_repo(a: &AccountRow) -> at::list_repos::Repo {
 }
 
 fn pl_list_repos(rows: &[AccountRow], cursor: Option<&str>) -> pl::ListReposOutput {
-    pl::ListReposOutput { cursor: cursor.map(str::to_owned), repos: rows.iter().map(pl_repo).collect() }
+    pl::ListReposOutput {
+        cursor: cursor.map(str::to_owned),
+        repos: rows.iter().map(pl_repo).collect(),
+    }
 }
 
 fn at_list_repos(rows: &[AccountRow], cursor: Option<&str>) -> at::list_repos::Output {
-    at::list_repos::OutputData { cursor: cursor.map(str::to_owned), repos: rows.iter().map(at_repo).collect() }.into()
+    at::list_repos::OutputData {
+        cursor: cursor.map(str::to_owned),
+        repos: rows.iter().map(at_repo).collect(),
+    }
+    .into()
 }
 
 fn pl_host(h: &HostRow) -> pl::HostView {
@@ -134,11 +150,18 @@ fn at_host(h: &HostRow) -> at::list_hosts::Host {
 }
 
 fn pl_list_hosts(rows: &[HostRow], cursor: Option<&str>) -> pl::ListHostsOutput {
-    pl::ListHostsOutput { cursor: cursor.map(str::to_owned), hosts: rows.iter().map(pl_host).collect() }
+    pl::ListHostsOutput {
+        cursor: cursor.map(str::to_owned),
+        hosts: rows.iter().map(pl_host).collect(),
+    }
 }
 
 fn at_list_hosts(rows: &[HostRow], cursor: Option<&str>) -> at::list_hosts::Output {
-    at::list_hosts::OutputData { cursor: cursor.map(str::to_owned), hosts: rows.iter().map(at_host).collect() }.into()
+    at::list_hosts::OutputData {
+        cursor: cursor.map(str::to_owned),
+        hosts: rows.iter().map(at_host).collect(),
+    }
+    .into()
 }
 
 fn pl_host_status(h: &HostRow) -> pl::HostView {
@@ -175,7 +198,10 @@ fn at_repo_status(a: &AccountRow) -> at::get_repo_status::Output {
 }
 
 fn pl_latest(a: &AccountRow) -> pl::LatestCommitOutput {
-    pl::LatestCommitOutput { cid: a.head.clone(), rev: a.rev.clone() }
+    pl::LatestCommitOutput {
+        cid: a.head.clone(),
+        rev: a.rev.clone(),
+    }
 }
 
 fn at_latest(a: &AccountRow) -> at::get_latest_commit::Output {
@@ -189,16 +215,27 @@ fn at_latest(a: &AccountRow) -> at::get_latest_commit::Output {
 fn pl_by_collection(rows: &[AccountRow], cursor: Option<&str>) -> pl::ListReposByCollectionOutput {
     pl::ListReposByCollectionOutput {
         cursor: cursor.map(str::to_owned),
-        repos: rows.iter().map(|a| pl::DidOnly { did: a.did.clone() }).collect(),
+        repos: rows
+            .iter()
+            .map(|a| pl::DidOnly { did: a.did.clone() })
+            .collect(),
     }
 }
 
-fn at_by_collection(rows: &[AccountRow], cursor: Option<&str>) -> at::list_repos_by_collection::Output {
+fn at_by_collection(
+    rows: &[AccountRow],
+    cursor: Option<&str>,
+) -> at::list_repos_by_collection::Output {
     at::list_repos_by_collection::OutputData {
         cursor: cursor.map(str::to_owned),
         repos: rows
             .iter()
-            .map(|a| at::list_repos_by_collection::RepoData { did: at::Did::new(a.did.clone()).unwrap() }.into())
+            .map(|a| {
+                at::list_repos_by_collection::RepoData {
+                    did: at::Did::new(a.did.clone()).unwrap(),
+                }
+                .into()
+            })
             .collect(),
     }
     .into()
@@ -259,7 +296,8 @@ fn compare(name: &str, plain: Vec<u8>, atrium: Vec<u8>) {
     let same_value = p == a;
     let same_bytes = plain == atrium;
     let has_type = String::from_utf8_lossy(&atrium).contains("$type");
-    let has_null = String::from_utf8_lossy(&atrium).contains("null") || String::from_utf8_lossy(&plain).contains("null");
+    let has_null = String::from_utf8_lossy(&atrium).contains("null")
+        || String::from_utf8_lossy(&plain).contains("null");
     println!(
         "| {name} | {} | {} | {} | {} | {} B / {} B |",
         if same_value { "yes" } else { "NO" },
@@ -270,8 +308,20 @@ fn compare(name: &str, plain: Vec<u8>, atrium: Vec<u8>) {
         atrium.len()
     );
     if !same_value {
-        println!("plain:  {}", String::from_utf8_lossy(&plain).chars().take(400).collect::<String>());
-        println!("atrium: {}", String::from_utf8_lossy(&atrium).chars().take(400).collect::<String>());
+        println!(
+            "plain:  {}",
+            String::from_utf8_lossy(&plain)
+                .chars()
+                .take(400)
+                .collect::<String>()
+        );
+        println!(
+            "atrium: {}",
+            String::from_utf8_lossy(&atrium)
+                .chars()
+                .take(400)
+                .collect::<String>()
+        );
     }
 }
 
@@ -282,39 +332,110 @@ fn main() {
     let hosts200 = hosts(200);
     let cursor = Some("did:plc:zzzzzzzzzzzzzzzzzzzzzzzz");
     let active = acc500.iter().find(|a| a.active).unwrap().clone();
-    let inactive = acc500.iter().find(|a| a.status.as_deref() == Some("desynchronized")).unwrap().clone();
-    let throttled = acc500.iter().find(|a| a.status.as_deref() == Some("throttled")).unwrap().clone();
+    let inactive = acc500
+        .iter()
+        .find(|a| a.status.as_deref() == Some("desynchronized"))
+        .unwrap()
+        .clone();
+    let throttled = acc500
+        .iter()
+        .find(|a| a.status.as_deref() == Some("throttled"))
+        .unwrap()
+        .clone();
     let host = hosts200[1].clone();
-    let banned = hosts200.iter().find(|h| h.status == "throttled").unwrap().clone();
+    let banned = hosts200
+        .iter()
+        .find(|h| h.status == "throttled")
+        .unwrap()
+        .clone();
 
     if arg != "bench" {
         println!("samples:");
         for (n, b) in [
-            ("listRepos[0..3]", to_vec(&at_list_repos(&acc500[..4], cursor))),
-            ("getRepoStatus desynchronized", to_vec(&at_repo_status(&inactive))),
-            ("getRepoStatus throttled", to_vec(&at_repo_status(&throttled))),
+            (
+                "listRepos[0..3]",
+                to_vec(&at_list_repos(&acc500[..4], cursor)),
+            ),
+            (
+                "getRepoStatus desynchronized",
+                to_vec(&at_repo_status(&inactive)),
+            ),
+            (
+                "getRepoStatus throttled",
+                to_vec(&at_repo_status(&throttled)),
+            ),
             ("getRepoStatus active", to_vec(&at_repo_status(&active))),
             ("getLatestCommit", to_vec(&at_latest(&active))),
             ("getHostStatus throttled", to_vec(&at_host_status(&banned))),
-            ("listHosts[0..2]", to_vec(&at_list_hosts(&hosts200[..2], None))),
-            ("listReposByCollection[0..2]", to_vec(&at_by_collection(&acc500[..2], cursor))),
+            (
+                "listHosts[0..2]",
+                to_vec(&at_list_hosts(&hosts200[..2], None)),
+            ),
+            (
+                "listReposByCollection[0..2]",
+                to_vec(&at_by_collection(&acc500[..2], cursor)),
+            ),
         ] {
             println!("  atrium {n}: {}", String::from_utf8_lossy(&b));
         }
         println!();
         println!("| body | same JSON value as plain serde | same bytes | `$type` emitted | any `null` | size plain / atrium |");
         println!("|---|---|---|---|---|---|");
-        compare("listRepos (500, cursor)", to_vec(&pl_list_repos(&acc500, cursor)), to_vec(&at_list_repos(&acc500, cursor)));
-        compare("listRepos (last page, no cursor)", to_vec(&pl_list_repos(&acc500[..7], None)), to_vec(&at_list_repos(&acc500[..7], None)));
-        compare("listHosts (200)", to_vec(&pl_list_hosts(&hosts200, None)), to_vec(&at_list_hosts(&hosts200, None)));
-        compare("getRepoStatus (active)", to_vec(&pl_repo_status(&active)), to_vec(&at_repo_status(&active)));
-        compare("getRepoStatus (desynchronized)", to_vec(&pl_repo_status(&inactive)), to_vec(&at_repo_status(&inactive)));
-        compare("getRepoStatus (throttled)", to_vec(&pl_repo_status(&throttled)), to_vec(&at_repo_status(&throttled)));
-        compare("getLatestCommit", to_vec(&pl_latest(&active)), to_vec(&at_latest(&active)));
-        compare("getHostStatus", to_vec(&pl_host_status(&host)), to_vec(&at_host_status(&host)));
-        compare("getHostStatus (throttled host)", to_vec(&pl_host_status(&banned)), to_vec(&at_host_status(&banned)));
-        compare("listReposByCollection (500)", to_vec(&pl_by_collection(&acc500, cursor)), to_vec(&at_by_collection(&acc500, cursor)));
-        compare("listReposByCollection json! (today) vs atrium", to_vec(&json_by_collection(&acc500, cursor)), to_vec(&at_by_collection(&acc500, cursor)));
+        compare(
+            "listRepos (500, cursor)",
+            to_vec(&pl_list_repos(&acc500, cursor)),
+            to_vec(&at_list_repos(&acc500, cursor)),
+        );
+        compare(
+            "listRepos (last page, no cursor)",
+            to_vec(&pl_list_repos(&acc500[..7], None)),
+            to_vec(&at_list_repos(&acc500[..7], None)),
+        );
+        compare(
+            "listHosts (200)",
+            to_vec(&pl_list_hosts(&hosts200, None)),
+            to_vec(&at_list_hosts(&hosts200, None)),
+        );
+        compare(
+            "getRepoStatus (active)",
+            to_vec(&pl_repo_status(&active)),
+            to_vec(&at_repo_status(&active)),
+        );
+        compare(
+            "getRepoStatus (desynchronized)",
+            to_vec(&pl_repo_status(&inactive)),
+            to_vec(&at_repo_status(&inactive)),
+        );
+        compare(
+            "getRepoStatus (throttled)",
+            to_vec(&pl_repo_status(&throttled)),
+            to_vec(&at_repo_status(&throttled)),
+        );
+        compare(
+            "getLatestCommit",
+            to_vec(&pl_latest(&active)),
+            to_vec(&at_latest(&active)),
+        );
+        compare(
+            "getHostStatus",
+            to_vec(&pl_host_status(&host)),
+            to_vec(&at_host_status(&host)),
+        );
+        compare(
+            "getHostStatus (throttled host)",
+            to_vec(&pl_host_status(&banned)),
+            to_vec(&at_host_status(&banned)),
+        );
+        compare(
+            "listReposByCollection (500)",
+            to_vec(&pl_by_collection(&acc500, cursor)),
+            to_vec(&at_by_collection(&acc500, cursor)),
+        );
+        compare(
+            "listReposByCollection json! (today) vs atrium",
+            to_vec(&json_by_collection(&acc500, cursor)),
+            to_vec(&at_by_collection(&acc500, cursor)),
+        );
         // Lexicon-string validation: what atrium refuses to construct.
         println!();
         println!("atrium constructors on bad input: Did::new(\"not-a-did\") = {:?}; Tid::new(\"3jzfcijpj2z2\") = {:?}; Cid::from_str(\"bafy\") is_err = {}",
@@ -337,17 +458,55 @@ fn main() {
             let abs = median_ns(|| to_vec(&$ab).len());
             println!(
                 "| {} | {:.0} | {:.0} | {:.2}× | {:.0} | {:.0} | {:.2}× |",
-                $name, ps, as_, as_ / ps, pbs, abs, abs / pbs
+                $name,
+                ps,
+                as_,
+                as_ / ps,
+                pbs,
+                abs,
+                abs / pbs
             );
         }};
     }
-    row!("listRepos, 500 repos", pl_list_repos(&acc500, cursor), at_list_repos(&acc500, cursor));
-    row!("listRepos, 1000 repos", pl_list_repos(&acc1000, cursor), at_list_repos(&acc1000, cursor));
-    row!("listHosts, 200 hosts", pl_list_hosts(&hosts200, None), at_list_hosts(&hosts200, None));
-    row!("getRepoStatus (active)", pl_repo_status(&active), at_repo_status(&active));
-    row!("getRepoStatus (desynchronized)", pl_repo_status(&inactive), at_repo_status(&inactive));
+    row!(
+        "listRepos, 500 repos",
+        pl_list_repos(&acc500, cursor),
+        at_list_repos(&acc500, cursor)
+    );
+    row!(
+        "listRepos, 1000 repos",
+        pl_list_repos(&acc1000, cursor),
+        at_list_repos(&acc1000, cursor)
+    );
+    row!(
+        "listHosts, 200 hosts",
+        pl_list_hosts(&hosts200, None),
+        at_list_hosts(&hosts200, None)
+    );
+    row!(
+        "getRepoStatus (active)",
+        pl_repo_status(&active),
+        at_repo_status(&active)
+    );
+    row!(
+        "getRepoStatus (desynchronized)",
+        pl_repo_status(&inactive),
+        at_repo_status(&inactive)
+    );
     row!("getLatestCommit", pl_latest(&active), at_latest(&active));
-    row!("getHostStatus", pl_host_status(&host), at_host_status(&host));
-    row!("listReposByCollection, 500", pl_by_collection(&acc500, cursor), at_by_collection(&acc500, cursor));
-    row!("listReposByCollection, 500: json! (today) vs atrium", json_by_collection(&acc500, cursor), at_by_collection(&acc500, cursor));
+    row!(
+        "getHostStatus",
+        pl_host_status(&host),
+        at_host_status(&host)
+    );
+    row!(
+        "listReposByCollection, 500",
+        pl_by_collection(&acc500, cursor),
+        at_by_collection(&acc500, cursor)
+    );
+    row!(
+        "listReposByCollection, 500: json! (today) vs atrium",
+        json_by_collection(&acc500, cursor),
+        at_by_collection(&acc500, cursor)
+    );
 }
