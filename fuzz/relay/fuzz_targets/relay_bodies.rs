@@ -5,9 +5,9 @@
 //! the same result.
 #![no_main]
 
-use atrelay::admin::hosts::ChangeLimitsInput;
-use atrelay::admin::repos::DidInput;
-use atrelay::api::crawl::{parse_hostname, RequestCrawlInput};
+use atrelay::http::admin::hosts::ChangeLimitsInput;
+use atrelay::http::admin::repos::DidInput;
+use atrelay::http::api::crawl::{parse_hostname, RequestCrawlInput};
 use atrelay_repo::syntax::validate_did;
 use libfuzzer_sys::fuzz_target;
 
