@@ -3,6 +3,8 @@
 //! identity resolution and its `eventlog.append`, its store write leaves `store.batch`, and an
 //! admin call `admin.request`.
 
+// Its own test binary: it installs the process-wide tracing subscriber.
+#[path = "it/support/mod.rs"]
 mod support;
 
 use std::collections::BTreeSet;

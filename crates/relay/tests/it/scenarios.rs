@@ -27,7 +27,7 @@
 //!   in deactivation.json and post_lifecycle_legacy.json) passes as in indigo, and is also
 //!   counted as a discontinuity with the account marked desynchronized.
 
-mod support;
+use crate::support;
 
 use std::path::PathBuf;
 

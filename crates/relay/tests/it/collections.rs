@@ -1,7 +1,7 @@
 //! `listReposByCollection` on a relay that ingests from fake PDSes: the index follows the
 //! relay's own verified commits and account events, did:web accounts included.
 
-mod support;
+use crate::support;
 
 use std::time::{Duration, Instant};
 

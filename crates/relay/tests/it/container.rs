@@ -3,7 +3,7 @@
 //! documented and runs unprivileged, and the Grafana board asks only for series the relay
 //! exports.
 
-mod support;
+use crate::support;
 
 use std::collections::BTreeSet;
 

@@ -1,6 +1,6 @@
 //! The public HTTP API over a real loopback socket, on SQLite and on PostgreSQL.
 
-mod support;
+use crate::support;
 
 use atrelay::http::server::SERVER_HEADER;
 use atrelay_store::{AccountStatus, AccountUpdate, HostLimits, HostStatus, NewHost, RepoState};

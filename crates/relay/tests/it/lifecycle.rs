@@ -3,7 +3,7 @@
 //! refusing connections, and in-process checks of `/_ready` against a closed database pool and
 //! a collection feed whose event log lost its files.
 
-mod support;
+use crate::support;
 
 use std::{
     path::Path,

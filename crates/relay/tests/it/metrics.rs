@@ -2,7 +2,7 @@
 //! latency histograms, the identity cache, the database pool and the process, all in a
 //! well-formed exposition with bounded labels.
 
-mod support;
+use crate::support;
 
 use std::collections::{BTreeMap, BTreeSet};
 

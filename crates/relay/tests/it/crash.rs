@@ -9,7 +9,7 @@
 //! - The event log's disk failing under the binary (every fsync errors): the process stops
 //!   with status 1 and says why; restarted once the disk is back, it recovers exactly once.
 
-mod support;
+use crate::support;
 
 use std::collections::BTreeMap;
 use std::path::Path;

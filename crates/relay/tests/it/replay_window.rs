@@ -7,7 +7,7 @@
 //! The bounded firehose is a [`TestRelay`] (SQLite, or PostgreSQL with `TEST_DATABASE_URL`)
 //! opened with these tests' small bounds ([`Tweaks`]).
 
-mod support;
+use crate::support;
 
 use std::{
     sync::{

@@ -4,7 +4,7 @@
 //! and `ws://`, upstream dials to loopback), and through the relay's resolver otherwise
 //! (did:web with a port over plain http, a plain-http PLC directory on loopback).
 
-mod support;
+use crate::support;
 
 use std::time::Duration;
 

@@ -1,7 +1,7 @@
 //! `subscribeRepos` over real websockets: live, replay at each cursor case, the crossover
 //! under concurrent appends, and a slow consumer that must not hold anyone back.
 
-mod support;
+use crate::support;
 
 use std::time::{Duration, SystemTime};
 

@@ -25,7 +25,7 @@ fn the_configuration_reference_is_current() {
     }
     assert!(
         doc[start..end] == generated,
-        "docs/configuration.md is stale: run `ATRELAY_BLESS=1 cargo test -p atrelay --test configuration`"
+        "docs/configuration.md is stale: run `ATRELAY_BLESS=1 cargo test -p atrelay --test it configuration::`"
     );
     for flag in [
         "--bind",

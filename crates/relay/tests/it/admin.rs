@@ -2,7 +2,7 @@
 //! host block / unblock / kill, takedowns as consumers see them, the consumer list, and the
 //! collection backfill started for a new host. SQLite and PostgreSQL.
 
-mod support;
+use crate::support;
 
 use std::time::Duration;
 

@@ -7,7 +7,7 @@
 //! oversized repository abandoned while it streams (or refused by its `content-length`), and
 //! the two queries against a fake PDS (pages, cursors, CARs, XRPC error names).
 
-mod support;
+use crate::support;
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};

@@ -1,7 +1,7 @@
 //! `atrelay pull-hosts` (the real binary) copies a source relay's hosts into a running target
 //! relay, and a run killed half-way continues from its state file without asking twice.
 
-mod support;
+use crate::support;
 
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};

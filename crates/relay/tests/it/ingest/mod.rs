@@ -3,8 +3,7 @@
 //! (order, drops, account states), `restart` (cursors, resets, where a new host starts),
 //! `crawl` (requestCrawl checks) and `limits` (account limits, their growth, event rates).
 
-#[path = "../support/mod.rs"]
-mod support;
+use crate::support;
 
 use std::collections::HashSet;
 use std::sync::atomic::Ordering;

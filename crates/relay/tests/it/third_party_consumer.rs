@@ -5,7 +5,7 @@
 //! The interpreter is `ATRELAY_TEST_PYTHON` (set by `make test`) or `target/pyenv/bin/python`;
 //! `make pyenv` creates it. Without it this test fails rather than pass unchecked.
 
-mod support;
+use crate::support;
 
 use std::{
     path::{Path, PathBuf},

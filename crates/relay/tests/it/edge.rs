@@ -2,7 +2,7 @@
 //! sockets, the connection cap and its admin reserve, oversized consumer frames, XRPC JSON
 //! errors, the admin API's cross-site and brute-force defences, and secrets in `--help`.
 
-mod support;
+use crate::support;
 
 use std::time::Duration;
 

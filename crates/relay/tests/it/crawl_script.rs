@@ -1,7 +1,7 @@
 //! `scripts/crawl_pds.sh` against a running relay: hosts from arguments and stdin are followed
 //! through the admin API; a wrong password or a refused host makes it fail loudly.
 
-mod support;
+use crate::support;
 
 use std::io::Write;
 use std::process::{Command, Stdio};

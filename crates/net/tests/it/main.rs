@@ -1,0 +1,3 @@
+//! The network crate against real loopback servers.
+
+mod http;
