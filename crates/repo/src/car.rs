@@ -16,6 +16,7 @@ use std::collections::HashMap;
 use ipld_core::cid::multihash::Multihash;
 use serde::Deserialize;
 
+use crate::cbor::major::{ARRAY, MAP, UNSIGNED};
 use crate::cbor::write_head;
 use crate::cid::{verify_block, Cid, CidError};
 use crate::mst::out::{cid_or_null, text};
@@ -254,14 +255,14 @@ impl<'a> Iterator for CarReader<'a> {
 /// servers and tools; the reader above is what checks untrusted input.
 pub fn write_car<'b>(roots: &[Cid], blocks: impl IntoIterator<Item = (Cid, &'b [u8])>) -> Vec<u8> {
     let mut head = Vec::with_capacity(16 + roots.len() * 40);
-    write_head(&mut head, 5, 2);
+    write_head(&mut head, MAP, 2);
     text(&mut head, "roots");
-    write_head(&mut head, 4, roots.len() as u64);
+    write_head(&mut head, ARRAY, roots.len() as u64);
     for root in roots {
         cid_or_null(&mut head, Some(root));
     }
     text(&mut head, "version");
-    write_head(&mut head, 0, 1);
+    write_head(&mut head, UNSIGNED, 1);
     let mut out = Vec::with_capacity(head.len() + 1024);
     write_varint(&mut out, head.len() as u64);
     out.extend_from_slice(&head);

@@ -10,6 +10,7 @@
 
 use serde::{Deserialize, Deserializer};
 
+use crate::cbor::major::{MAP, UNSIGNED};
 use crate::cbor::write_head;
 use crate::cid::{cid_for_dag_cbor, Cid};
 use crate::crypto::{PublicKey, SignatureError, SigningKey};
@@ -218,7 +219,7 @@ fn encode(
 ) -> Vec<u8> {
     let n_fields = 4 + u64::from(rev.is_some()) + u64::from(sig.is_some());
     let mut out = Vec::with_capacity(200);
-    write_head(&mut out, 5, n_fields);
+    write_head(&mut out, MAP, n_fields);
     text(&mut out, "did");
     text(&mut out, did);
     if let Some(rev) = rev {
@@ -234,7 +235,7 @@ fn encode(
     text(&mut out, "prev");
     cid_or_null(&mut out, prev);
     text(&mut out, "version");
-    write_head(&mut out, 0, version);
+    write_head(&mut out, UNSIGNED, version);
     out
 }
 

@@ -2,18 +2,12 @@
 //! integer and length heads, CIDs as tag 42. Written by hand rather than through serde so that
 //! encoding cannot fail and `blocks` is copied once, straight into the output.
 
+use atrelay_repo::cbor::major::{ARRAY, BYTES, MAP, NEGATIVE, TEXT, UNSIGNED};
 use atrelay_repo::cbor::write_head;
 use atrelay_repo::cid::Cid;
 use ipld_core::ipld::Ipld;
 
 use crate::message::{Extra, RepoOp};
-
-const UNSIGNED: u8 = 0;
-const NEGATIVE: u8 = 1;
-const BYTES: u8 = 2;
-const TEXT: u8 = 3;
-const ARRAY: u8 = 4;
-const MAP: u8 = 5;
 
 /// One value of a map entry.
 pub(crate) enum Field<'a> {

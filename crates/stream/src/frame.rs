@@ -8,7 +8,7 @@ use crate::body::{decode_body, Body};
 use crate::encode::{text, write_map, Field};
 use crate::error::FrameError;
 use crate::message::{Account, Commit, ErrorFrame, Identity, Info, Message, Sync, UnknownFrame};
-use atrelay_repo::cbor::write_head;
+use atrelay_repo::cbor::{major::MAP, write_head};
 
 /// Largest frame accepted or produced: 5 MiB, all overhead included (the sync spec's hard
 /// limit for a firehose WebSocket frame; indigo's `MAX_STREAM_FRAME_SIZE`).
@@ -203,7 +203,7 @@ pub fn encode_frame(message: &Message) -> Bytes {
 
 /// Writes `{"t": t, "op": 1}` (canonical order: `t` is shorter).
 fn message_header(out: &mut Vec<u8>, t: &str) {
-    write_head(out, 5, 2);
+    write_head(out, MAP, 2);
     text(out, "t");
     text(out, t);
     text(out, "op");

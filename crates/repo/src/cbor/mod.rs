@@ -23,6 +23,7 @@ mod data_model;
 mod decoding;
 mod encoding;
 mod error;
+pub mod major;
 mod scan;
 
 pub use data_model::check_data_model;

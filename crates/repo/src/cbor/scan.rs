@@ -37,15 +37,7 @@ pub fn split_first_value<'a>(
     Ok(bytes.split_at(scanner.pos))
 }
 
-/// CBOR major types.
-const UNSIGNED: u8 = 0;
-const NEGATIVE: u8 = 1;
-const BYTES: u8 = 2;
-const TEXT: u8 = 3;
-const ARRAY: u8 = 4;
-const MAP: u8 = 5;
-const TAG: u8 = 6;
-const SIMPLE: u8 = 7;
+use super::major::{ARRAY, BYTES, MAP, NEGATIVE, SIMPLE, TAG, TEXT, UNSIGNED};
 
 /// The CBOR tag of a CID link.
 const CID_TAG: u64 = 42;

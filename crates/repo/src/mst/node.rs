@@ -7,6 +7,7 @@ use sha2::{Digest, Sha256};
 use super::out::{cid_or_null, text};
 use super::parse::parse_node;
 use super::{MstError, MAX_KEY_LEN};
+use crate::cbor::major::{ARRAY, BYTES, UNSIGNED};
 use crate::cbor::write_head;
 use crate::cid::{cid_for_dag_cbor, Cid};
 
@@ -114,7 +115,7 @@ impl Node {
             .count();
         out.push(0xa2);
         text(&mut out, "e");
-        write_head(&mut out, 4, n_leaves as u64);
+        write_head(&mut out, ARRAY, n_leaves as u64);
         let mut prev: &[u8] = &[];
         while let Some(item) = items.next() {
             let Item::Leaf(leaf) = item else {
@@ -129,10 +130,10 @@ impl Node {
             out.push(0xa4);
             text(&mut out, "k");
             let suffix = leaf.key.get(prefix..).unwrap_or_default();
-            write_head(&mut out, 2, suffix.len() as u64);
+            write_head(&mut out, BYTES, suffix.len() as u64);
             out.extend_from_slice(suffix);
             text(&mut out, "p");
-            write_head(&mut out, 0, prefix as u64);
+            write_head(&mut out, UNSIGNED, prefix as u64);
             text(&mut out, "t");
             cid_or_null(&mut out, right.as_ref());
             text(&mut out, "v");

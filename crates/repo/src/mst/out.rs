@@ -3,11 +3,12 @@
 
 use crate::cid::Cid;
 
+use crate::cbor::major::{BYTES, TEXT};
 use crate::cbor::write_head;
 
 /// Writes a text string.
 pub(crate) fn text(out: &mut Vec<u8>, s: &str) {
-    write_head(out, 3, s.len() as u64);
+    write_head(out, TEXT, s.len() as u64);
     out.extend_from_slice(s.as_bytes());
 }
 
@@ -18,7 +19,7 @@ pub(crate) fn cid_or_null(out: &mut Vec<u8>, cid: Option<&Cid>) {
         Some(cid) => {
             let bytes = cid.to_bytes();
             out.extend_from_slice(&[0xd8, 42]);
-            write_head(out, 2, bytes.len() as u64 + 1);
+            write_head(out, BYTES, bytes.len() as u64 + 1);
             out.push(0);
             out.extend_from_slice(&bytes);
         }
@@ -27,6 +28,6 @@ pub(crate) fn cid_or_null(out: &mut Vec<u8>, cid: Option<&Cid>) {
 
 /// Writes a byte string.
 pub(crate) fn bytes(out: &mut Vec<u8>, b: &[u8]) {
-    write_head(out, 2, b.len() as u64);
+    write_head(out, BYTES, b.len() as u64);
     out.extend_from_slice(b);
 }
