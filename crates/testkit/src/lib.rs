@@ -18,7 +18,7 @@
 //!   legacy (pre-sync-1.1) commit. It can also serve scripted frames verbatim
 //!   ([`FakePds::emit_raw`]), such as those of a [`Scenario`] file.
 //! - [`FakeDirectory`]: a PLC directory serving DID documents (404 unknown, 410 tombstoned),
-//!   and did:web documents by `Host`; any DID can get a hostile [`Reply`] instead (an error
+//!   and did:web documents by `Host`; any DID can get a hostile [`DirectoryReply`] instead (an error
 //!   status, a slow answer, an endless body), and requests are counted.
 //! - [`StreamChecker`]: a strict reference consumer that decodes frames and verifies every
 //!   `#commit` and `#sync` (proof, signature, rev order, host) and says why it rejects one.
@@ -69,7 +69,7 @@ mod scenario;
 pub use checker::{AccountKey, CheckError, Checked, StreamChecker};
 pub use clock::{now_datetime, now_micros, TidClock};
 pub use did_doc::{loopback_web_did, new_plc_did, DidDocument};
-pub use directory::{FakeDirectory, Reply};
+pub use directory::{DirectoryReply, FakeDirectory};
 pub use error::TestkitError;
 pub use event::{
     account_message, commit_message, identity_message, proof_op, stream_op, sync_message,

@@ -8,7 +8,7 @@ use atrelay_identity::{
     CacheConfig, CachingResolver, HttpResolver, Identity, ResolveError, Resolver, StaticResolver,
 };
 use atrelay_repo::crypto::SigningKey;
-use atrelay_testkit::{FakeDirectory, Reply};
+use atrelay_testkit::{DirectoryReply, FakeDirectory};
 
 use crate::resolve::{dev_resolver, document, OTHER_PLC_DID, PLC_DID};
 
@@ -23,7 +23,7 @@ async fn thousand_concurrent_lookups_reach_the_server_once() {
     // The delay keeps the first request in flight while the others arrive.
     directory.set_reply(
         PLC_DID,
-        Reply::slow(
+        DirectoryReply::slow(
             document(PLC_DID, &key, "https://pds.example.com").to_string(),
             Duration::from_millis(300),
         ),
@@ -186,7 +186,7 @@ async fn a_cancelled_leader_does_not_block_others() {
     let key = SigningKey::generate_k256().public_key();
     directory.set_reply(
         PLC_DID,
-        Reply::slow(
+        DirectoryReply::slow(
             document(PLC_DID, &key, "https://pds.example.com").to_string(),
             Duration::from_millis(200),
         ),

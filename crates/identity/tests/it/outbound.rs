@@ -7,7 +7,7 @@ use std::sync::Arc;
 use atrelay_identity::{HttpResolver, ResolveError, Resolver, ResolverConfig};
 use atrelay_net::{Lookup, LookupFuture, Outbound};
 use atrelay_repo::crypto::SigningKey;
-use atrelay_testkit::{FakeDirectory, Reply};
+use atrelay_testkit::{DirectoryReply, FakeDirectory};
 
 use crate::resolve::{document, PLC_DID};
 
@@ -88,7 +88,7 @@ async fn did_web_on_loopback_only_in_dev_mode() {
 #[tokio::test]
 async fn a_redirect_is_not_followed() {
     let directory = FakeDirectory::start().await.unwrap();
-    directory.set_reply(PLC_DID, Reply::status(302));
+    directory.set_reply(PLC_DID, DirectoryReply::status(302));
     let dev = resolver(directory.url(), true);
     let err = dev.resolve(PLC_DID).await.unwrap_err();
     assert!(

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use atrelay_identity::{HttpResolver, ResolveError, Resolver, ResolverConfig};
 use atrelay_repo::crypto::{PublicKey, SigningKey};
-use atrelay_testkit::{FakeDirectory, Reply};
+use atrelay_testkit::{DirectoryReply, FakeDirectory};
 use serde_json::{json, Value};
 
 pub const PLC_DID: &str = "did:plc:ewvi7nxzyoun6zhxrhs64oiz";
@@ -141,7 +141,7 @@ async fn slow_server_times_out() {
     let key = SigningKey::generate_k256().public_key();
     directory.set_reply(
         PLC_DID,
-        Reply::slow(
+        DirectoryReply::slow(
             document(PLC_DID, &key, "https://pds.example.com").to_string(),
             Duration::from_secs(5),
         ),
@@ -172,14 +172,14 @@ async fn huge_documents_are_refused() {
     let padding = " ".repeat(100_000);
     directory.set_reply(
         PLC_DID,
-        Reply::ok(format!("{{\"id\":\"{PLC_DID}\"{padding}}}")),
+        DirectoryReply::ok(format!("{{\"id\":\"{PLC_DID}\"{padding}}}")),
     );
     assert_eq!(resolver.resolve(PLC_DID).await, Err(too_large.clone()));
 
     // Streamed without a length: 64 MiB offered, the resolver stops after the limit.
     directory.set_reply(
         PLC_DID,
-        Reply::Stream {
+        DirectoryReply::Stream {
             chunk: 64 * 1024,
             chunks: 1024,
         },
@@ -219,7 +219,7 @@ async fn status_codes() {
     );
     assert!(err.is_not_found() && !err.is_transient());
 
-    directory.set_reply(PLC_DID, Reply::status(410));
+    directory.set_reply(PLC_DID, DirectoryReply::status(410));
     let err = resolver.resolve(PLC_DID).await.unwrap_err();
     assert_eq!(
         err,
@@ -229,7 +229,7 @@ async fn status_codes() {
     );
     assert!(err.is_not_found());
 
-    directory.set_reply(PLC_DID, Reply::status(503));
+    directory.set_reply(PLC_DID, DirectoryReply::status(503));
     let err = resolver.resolve(PLC_DID).await.unwrap_err();
     assert!(
         matches!(
@@ -245,7 +245,7 @@ async fn status_codes() {
 
     // A did:web host that answers 410 is simply not found (no tombstones outside PLC).
     let did = directory.web_did("localhost");
-    directory.set_reply(&did, Reply::status(410));
+    directory.set_reply(&did, DirectoryReply::status(410));
     assert_eq!(
         resolver.resolve(&did).await,
         Err(ResolveError::NotFound { did: did.clone() })
@@ -257,7 +257,7 @@ async fn malformed_documents() {
     let directory = FakeDirectory::start().await.unwrap();
     let resolver = dev_resolver(&directory);
     for body in ["not json", "[]", "{\"alsoKnownAs\": []}", ""] {
-        directory.set_reply(PLC_DID, Reply::ok(body));
+        directory.set_reply(PLC_DID, DirectoryReply::ok(body));
         let err = resolver.resolve(PLC_DID).await.unwrap_err();
         assert!(
             matches!(err, ResolveError::Malformed { .. }),
@@ -332,7 +332,7 @@ async fn outbound_requests_are_capped() {
         let key = SigningKey::generate_k256().public_key();
         directory.set_reply(
             did,
-            Reply::slow(
+            DirectoryReply::slow(
                 document(did, &key, "https://pds.example.com").to_string(),
                 Duration::from_millis(50),
             ),

@@ -3,7 +3,7 @@
 //!
 //! It also hosts did:web documents: `GET /.well-known/did.json` answers for the DID the
 //! `Host` header names (see [`FakeDirectory::web_did`]). Any DID can be given a hostile
-//! [`Reply`] instead of its document (an error status, a slow answer, an endless body), and
+//! [`DirectoryReply`] instead of its document (an error status, a slow answer, an endless body), and
 //! the directory counts requests per DID and the most it answered at once.
 
 mod reply;
@@ -18,7 +18,7 @@ use serde_json::Value;
 use crate::did_doc::DidDocument;
 use crate::error::TestkitError;
 
-pub use reply::Reply;
+pub use reply::DirectoryReply;
 use routes::{DirectoryState, Entry, Shared};
 pub(crate) use server::{lock, ServerGuard};
 
@@ -97,7 +97,7 @@ impl FakeDirectory {
     }
 
     /// Makes every later lookup wait `delay` before it is answered, as a slow directory would.
-    /// A [`Reply`]'s own delay comes on top.
+    /// A [`DirectoryReply`]'s own delay comes on top.
     pub fn set_delay(&self, delay: std::time::Duration) {
         lock(&self.state).delay = delay;
     }
@@ -105,7 +105,7 @@ impl FakeDirectory {
     /// Answers every later request for `did` (a PLC lookup, or the `/.well-known/did.json` of
     /// a [`web_did`](Self::web_did)) with `reply`, whatever is published for it, until
     /// [`clear_reply`](Self::clear_reply). Replaces an earlier reply.
-    pub fn set_reply(&self, did: &str, reply: Reply) {
+    pub fn set_reply(&self, did: &str, reply: DirectoryReply) {
         lock(&self.state).replies.insert(did.to_owned(), reply);
     }
 

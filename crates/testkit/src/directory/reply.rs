@@ -1,4 +1,4 @@
-//! [`Reply`]: a canned, possibly hostile, answer the directory gives for one DID instead of
+//! [`DirectoryReply`]: a canned, possibly hostile, answer the directory gives for one DID instead of
 //! its document.
 
 use std::time::Duration;
@@ -10,7 +10,7 @@ use axum::response::{IntoResponse, Response};
 /// What [`FakeDirectory`](super::FakeDirectory) answers for a DID that has an override
 /// ([`FakeDirectory::set_reply`](super::FakeDirectory::set_reply)), whatever is published.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Reply {
+pub enum DirectoryReply {
     /// `status` with `body` as `application/json`, sent after `delay`. A status outside
     /// 100..=999 is answered as 500.
     Plain {
@@ -31,7 +31,7 @@ pub enum Reply {
     },
 }
 
-impl Reply {
+impl DirectoryReply {
     /// 200 with `body`, at once.
     pub fn ok(body: impl Into<String>) -> Self {
         Self::slow(body, Duration::ZERO)

@@ -1,6 +1,6 @@
 //! The directory's HTTP side. `GET /<did>` is a PLC lookup; `GET /.well-known/did.json` is a
 //! did:web fetch for the DID named by the `Host` header. Both are answered from the shared
-//! [`DirectoryState`]: the DID's [`Reply`] override if it has one, else its document (200),
+//! [`DirectoryState`]: the DID's [`DirectoryReply`] override if it has one, else its document (200),
 //! 410 when tombstoned or 404 when unknown.
 
 use std::collections::HashMap;
@@ -14,7 +14,7 @@ use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::{json, Value};
 
-use super::reply::Reply;
+use super::reply::DirectoryReply;
 use super::server::lock;
 
 /// What the directory knows about one DID.
@@ -32,7 +32,7 @@ pub(super) struct DirectoryState {
     /// DID → entry.
     pub(super) entries: HashMap<String, Entry>,
     /// DID → the reply served instead of its entry.
-    pub(super) replies: HashMap<String, Reply>,
+    pub(super) replies: HashMap<String, DirectoryReply>,
     /// DID → number of requests for it (including 404s, 410s and overrides).
     pub(super) requests: HashMap<String, u64>,
     /// How long every lookup waits before it is answered.

@@ -113,7 +113,7 @@ async fn handle_changes_update_the_document_and_emit_identity() {
 
 #[tokio::test]
 async fn replies_override_documents_and_web_dids_are_hosted_by_host() {
-    use atrelay_testkit::Reply;
+    use atrelay_testkit::DirectoryReply;
     use std::time::Duration;
 
     let directory = FakeDirectory::start().await.unwrap();
@@ -129,7 +129,7 @@ async fn replies_override_documents_and_web_dids_are_hosted_by_host() {
     };
     let plc_url = format!("{}/{plc}", directory.url());
     assert_eq!(get(plc_url.clone()).await.0, 200);
-    directory.set_reply(plc, Reply::status(503));
+    directory.set_reply(plc, DirectoryReply::status(503));
     assert_eq!(
         get(plc_url.clone()).await,
         (503, "{\"error\":\"status 503\"}".to_owned())
@@ -144,7 +144,7 @@ async fn replies_override_documents_and_web_dids_are_hosted_by_host() {
     assert_eq!(local, format!("did:web:localhost%3A{port}"));
     let loopback = directory.web_did("127.0.0.1");
     directory.publish_json(&local, serde_json::json!({"id": local}));
-    directory.set_reply(&loopback, Reply::ok("not json"));
+    directory.set_reply(&loopback, DirectoryReply::ok("not json"));
     let (status, body) = get(format!("http://localhost:{port}/.well-known/did.json")).await;
     assert_eq!(status, 200);
     assert_eq!(
@@ -159,7 +159,7 @@ async fn replies_override_documents_and_web_dids_are_hosted_by_host() {
     // An endless body has no Content-Length.
     directory.set_reply(
         plc,
-        Reply::Stream {
+        DirectoryReply::Stream {
             chunk: 10,
             chunks: 3,
         },
@@ -169,7 +169,7 @@ async fn replies_override_documents_and_web_dids_are_hosted_by_host() {
     assert_eq!(response.bytes().await.unwrap().len(), 30);
 
     // Slow replies overlap; the directory reports how many it answered at once.
-    directory.set_reply(plc, Reply::slow("{}", Duration::from_millis(200)));
+    directory.set_reply(plc, DirectoryReply::slow("{}", Duration::from_millis(200)));
     let (a, b) = tokio::join!(get(plc_url.clone()), get(plc_url.clone()));
     assert_eq!((a.0, b.0), (200, 200));
     assert_eq!(directory.max_concurrent_requests(), 2);
