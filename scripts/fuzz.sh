@@ -28,7 +28,7 @@ max_len() {
   case "$1" in
     syntax) echo 512 ;;
     relay_bodies) echo 1024 ;;
-    signature) echo 1024 ;;
+    signature | signature_mutations) echo 1024 ;;
     did_document) echo 4096 ;;
     dag_cbor) echo 16384 ;;
     car | mst | decode_frame | commit) echo 65536 ;;

@@ -1,4 +1,7 @@
-//! Signature verification throughput on both curves, with a commit-sized message.
+//! Signature verification throughput on both curves, with a commit-sized message: the fast
+//! backends `PublicKey::verify` uses (libsecp256k1, ring) beside the reference `k256`/`p256`
+//! crates (`verify_with_reference`, which also parses the key on each call, as the relay did
+//! before keys were parsed once).
 
 use atrelay_repo::crypto::{PublicKey, SigningKey};
 use criterion::{black_box, criterion_group, criterion_main, Criterion, Throughput};
@@ -16,8 +19,11 @@ fn bench_verify(c: &mut Criterion) {
     ] {
         let public: PublicKey = signing.public_key();
         let signature = signing.sign(&message);
-        group.bench_function(name, |b| {
+        group.bench_function(format!("{name}/fast"), |b| {
             b.iter(|| public.verify(black_box(&message), black_box(&signature)))
+        });
+        group.bench_function(format!("{name}/reference"), |b| {
+            b.iter(|| public.verify_with_reference(black_box(&message), black_box(&signature)))
         });
     }
     group.finish();

@@ -84,11 +84,8 @@ async fn web_documents_by_host() {
 async fn legacy_key_document() {
     let directory = FakeDirectory::start().await.unwrap();
     let signing = SigningKey::generate_k256();
-    let PublicKey::K256(point) = signing.public_key() else {
-        unreachable!("generated a k256 key")
-    };
-    let uncompressed = point.to_encoded_point(false);
-    let legacy = format!("z{}", bs58_encode(uncompressed.as_bytes()));
+    let uncompressed = signing.public_key().to_uncompressed_bytes();
+    let legacy = format!("z{}", bs58_encode(&uncompressed));
     let doc = json!({
         "id": PLC_DID,
         "alsoKnownAs": ["at://legacy.example.com"],

@@ -9,9 +9,15 @@
 //!
 //! Rules enforced on every signature, on both curves (atproto cryptography spec):
 //! - the signature is the 64-byte compact `r ‖ s` form; DER is rejected;
-//! - `s` must be in the lower half of the group order ("low-S"). The k256 crate enforces this
-//!   itself but the p256 crate accepts high-S signatures, so it is checked explicitly here;
+//! - `r` and `s` must be in `[1, n-1]` and `s` in the lower half of the group order ("low-S");
+//!   both are checked on the raw bytes (`scalars`) before any curve arithmetic, since
+//!   libsecp256k1 parses zero scalars and ring accepts high-S signatures;
 //! - the message is hashed with SHA-256 inside [`PublicKey::verify`]: pass the unhashed bytes.
+//!
+//! Backends: [`PublicKey::verify`] runs libsecp256k1 (the `secp256k1` crate, its C library
+//! vendored and built by `cc`) for k256 and ring for p256, 2–4× faster than the pure-Rust
+//! `k256`/`p256` crates; those stay as the oracle ([`PublicKey::verify_with_reference`]) that
+//! the differential test and the `signature` fuzz target compare with.
 //!
 //! Tricky bits: the fixture field `publicKeyMultibase` in the interop tests and the legacy DID
 //! document forms carry no multicodec prefix and may hold a compressed (33-byte) or
@@ -22,6 +28,7 @@
 mod error;
 mod multikey;
 mod public_key;
+mod scalars;
 mod signing_key;
 
 pub use error::{KeyError, SignatureError};

@@ -1,11 +1,15 @@
 //! Public keys: parsing from DID-document forms, printing, and signature verification.
 
 use k256::ecdsa::signature::Verifier as _;
+use ring::signature::{UnparsedPublicKey, ECDSA_P256_SHA256_FIXED};
+use secp256k1::Message;
+use sha2::{Digest, Sha256};
 
 use super::multikey::{
     decode_base58btc, encode_multikey, split_multicodec, K256_PREFIX, LEGACY_K256_TYPE,
     LEGACY_P256_TYPE, P256_PREFIX,
 };
+use super::scalars::check_scalars;
 use super::{Curve, KeyError, SignatureError};
 
 /// Prefix of a `did:key` identifier.
@@ -14,14 +18,33 @@ const DID_KEY_PREFIX: &str = "did:key:";
 /// A k256 or p256 public key, the `#atproto` signing key of an account.
 ///
 /// Build it with [`PublicKey::from_did_key`], [`PublicKey::from_multikey`] or
-/// [`PublicKey::from_legacy`]; check commits with [`PublicKey::verify`].
-#[derive(Clone, PartialEq, Eq)]
-pub enum PublicKey {
-    /// A secp256k1 key.
-    K256(k256::ecdsa::VerifyingKey),
-    /// A NIST P-256 key.
-    P256(p256::ecdsa::VerifyingKey),
+/// [`PublicKey::from_legacy`]; check commits with [`PublicKey::verify`]. The key is parsed
+/// once, into the form its verifying backend needs, so a cached key verifies without
+/// re-parsing.
+#[derive(Clone)]
+pub struct PublicKey {
+    /// The canonical 33-byte compressed SEC1 point: what equality, printing and the reference
+    /// verifier use.
+    compressed: [u8; 33],
+    backend: Backend,
 }
+
+/// A key ready for the fast verifier of its curve.
+#[derive(Clone)]
+enum Backend {
+    /// libsecp256k1's parsed point.
+    K256(secp256k1::PublicKey),
+    /// The 65-byte uncompressed point, the only form ring's P-256 verifier reads.
+    P256([u8; 65]),
+}
+
+impl PartialEq for PublicKey {
+    fn eq(&self, other: &Self) -> bool {
+        self.curve() == other.curve() && self.compressed == other.compressed
+    }
+}
+
+impl Eq for PublicKey {}
 
 impl PublicKey {
     /// Parses a `did:key:z…` identifier (a Multikey behind the `did:key:` prefix).
@@ -96,28 +119,47 @@ impl PublicKey {
             return Err(invalid());
         }
         match curve {
-            Curve::K256 => k256::ecdsa::VerifyingKey::from_sec1_bytes(point)
-                .map(PublicKey::K256)
-                .map_err(|_| invalid()),
-            Curve::P256 => p256::ecdsa::VerifyingKey::from_sec1_bytes(point)
-                .map(PublicKey::P256)
-                .map_err(|_| invalid()),
+            Curve::K256 => {
+                let key = secp256k1::PublicKey::from_slice(point).map_err(|_| invalid())?;
+                Ok(PublicKey {
+                    compressed: key.serialize(),
+                    backend: Backend::K256(key),
+                })
+            }
+            Curve::P256 => {
+                let key =
+                    p256::ecdsa::VerifyingKey::from_sec1_bytes(point).map_err(|_| invalid())?;
+                let mut compressed = [0u8; 33];
+                compressed.copy_from_slice(key.to_encoded_point(true).as_bytes());
+                let mut uncompressed = [0u8; 65];
+                uncompressed.copy_from_slice(key.to_encoded_point(false).as_bytes());
+                Ok(PublicKey {
+                    compressed,
+                    backend: Backend::P256(uncompressed),
+                })
+            }
         }
     }
 
     /// The curve of this key.
     pub fn curve(&self) -> Curve {
-        match self {
-            PublicKey::K256(_) => Curve::K256,
-            PublicKey::P256(_) => Curve::P256,
+        match self.backend {
+            Backend::K256(_) => Curve::K256,
+            Backend::P256(_) => Curve::P256,
         }
     }
 
     /// The 33-byte compressed SEC1 encoding of the point.
     pub fn to_compressed_bytes(&self) -> Vec<u8> {
-        match self {
-            PublicKey::K256(key) => key.to_encoded_point(true).as_bytes().to_vec(),
-            PublicKey::P256(key) => key.to_encoded_point(true).as_bytes().to_vec(),
+        self.compressed.to_vec()
+    }
+
+    /// The 65-byte uncompressed SEC1 encoding of the point (`04 ‖ x ‖ y`), the form old DID
+    /// documents carry.
+    pub fn to_uncompressed_bytes(&self) -> Vec<u8> {
+        match &self.backend {
+            Backend::K256(key) => key.serialize_uncompressed().to_vec(),
+            Backend::P256(point) => point.to_vec(),
         }
     }
 
@@ -136,16 +178,51 @@ impl PublicKey {
     /// Verifies a 64-byte compact low-S signature over `message`, which is hashed with
     /// SHA-256 here (pass the unsigned commit bytes, not their hash).
     ///
+    /// The arithmetic is libsecp256k1's for k256 and ring's for p256, the fastest we measured
+    /// (`docs/performance.md`); the scalar and low-S rules are checked before either sees the
+    /// signature, so the verdict is exactly [`PublicKey::verify_with_reference`]'s.
+    ///
     /// # Errors
     /// [`SignatureError::WrongLength`] for anything but 64 bytes (e.g. DER),
     /// [`SignatureError::Malformed`] for out-of-range scalars, [`SignatureError::HighS`] for a
     /// high-S signature on either curve and [`SignatureError::Mismatch`] when it does not verify.
     pub fn verify(&self, message: &[u8], signature: &[u8]) -> Result<(), SignatureError> {
+        let signature: &[u8; 64] = signature
+            .try_into()
+            .map_err(|_| SignatureError::WrongLength(signature.len()))?;
+        check_scalars(self.curve(), signature)?;
+        match &self.backend {
+            Backend::K256(key) => {
+                let digest: [u8; 32] = Sha256::digest(message).into();
+                let signature = secp256k1::ecdsa::Signature::from_compact(signature)
+                    .map_err(|_| SignatureError::Malformed)?;
+                secp256k1::ecdsa::verify(&signature, Message::from_digest(digest), key)
+                    .map_err(|_| SignatureError::Mismatch)
+            }
+            Backend::P256(point) => UnparsedPublicKey::new(&ECDSA_P256_SHA256_FIXED, point)
+                .verify(message, signature)
+                .map_err(|_| SignatureError::Mismatch),
+        }
+    }
+
+    /// [`PublicKey::verify`] done by the pure-Rust `k256`/`p256` crates, parsing the key on
+    /// each call. Slower; it is the oracle the differential tests and the fuzz targets compare
+    /// the fast backends with.
+    ///
+    /// # Errors
+    /// As [`PublicKey::verify`].
+    pub fn verify_with_reference(
+        &self,
+        message: &[u8],
+        signature: &[u8],
+    ) -> Result<(), SignatureError> {
         if signature.len() != 64 {
             return Err(SignatureError::WrongLength(signature.len()));
         }
-        match self {
-            PublicKey::K256(key) => {
+        match self.curve() {
+            Curve::K256 => {
+                let key = k256::ecdsa::VerifyingKey::from_sec1_bytes(&self.compressed)
+                    .map_err(|_| SignatureError::Mismatch)?;
                 let sig = k256::ecdsa::Signature::from_slice(signature)
                     .map_err(|_| SignatureError::Malformed)?;
                 if sig.normalize_s().is_some() {
@@ -154,7 +231,9 @@ impl PublicKey {
                 key.verify(message, &sig)
                     .map_err(|_| SignatureError::Mismatch)
             }
-            PublicKey::P256(key) => {
+            Curve::P256 => {
+                let key = p256::ecdsa::VerifyingKey::from_sec1_bytes(&self.compressed)
+                    .map_err(|_| SignatureError::Mismatch)?;
                 let sig = p256::ecdsa::Signature::from_slice(signature)
                     .map_err(|_| SignatureError::Malformed)?;
                 // The p256 crate accepts high-S signatures; atproto does not.

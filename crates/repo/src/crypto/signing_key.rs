@@ -86,10 +86,13 @@ impl SigningKey {
 
     /// The matching public key.
     pub fn public_key(&self) -> PublicKey {
-        match self {
-            SigningKey::K256(key) => PublicKey::K256(*key.verifying_key()),
-            SigningKey::P256(key) => PublicKey::P256(*key.verifying_key()),
-        }
+        let (curve, point) = match self {
+            SigningKey::K256(key) => (Curve::K256, key.verifying_key().to_encoded_point(true)),
+            SigningKey::P256(key) => (Curve::P256, key.verifying_key().to_encoded_point(true)),
+        };
+        // A point the curve crate derived from a valid secret is always a valid point.
+        #[allow(clippy::expect_used)]
+        PublicKey::from_sec1(curve, point.as_bytes()).expect("a signing key's own point parses")
     }
 }
 

@@ -131,10 +131,7 @@ fn w3c_did_key_p256() {
 fn legacy_uncompressed_key_matches_compressed() {
     for signing in [SigningKey::generate_k256(), SigningKey::generate_p256()] {
         let public = signing.public_key();
-        let uncompressed = match &public {
-            PublicKey::K256(key) => key.to_encoded_point(false).as_bytes().to_vec(),
-            PublicKey::P256(key) => key.to_encoded_point(false).as_bytes().to_vec(),
-        };
+        let uncompressed = public.to_uncompressed_bytes();
         assert_eq!(uncompressed.len(), 65);
         let multibase = format!("z{}", bs58::encode(&uncompressed).into_string());
         let suite = match public.curve() {

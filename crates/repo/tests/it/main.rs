@@ -10,4 +10,5 @@ mod firehose_commits;
 mod mst;
 mod mst_test_suite;
 mod proptest_inversion;
+mod signature_backends;
 mod syntax_fixtures;
