@@ -12,7 +12,7 @@ fn fixture_path(rel: &str) -> PathBuf {
     PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../testdata")).join(rel)
 }
 
-fn load_json(rel: &str) -> Value {
+pub(crate) fn load_json(rel: &str) -> Value {
     let path = fixture_path(rel);
     let text = std::fs::read_to_string(&path)
         .unwrap_or_else(|err| panic!("cannot read fixture {}: {err}", path.display()));
@@ -20,13 +20,13 @@ fn load_json(rel: &str) -> Value {
         .unwrap_or_else(|err| panic!("bad JSON in {}: {err}", path.display()))
 }
 
-fn b64(text: &str) -> Vec<u8> {
+pub(crate) fn b64(text: &str) -> Vec<u8> {
     base64::engine::general_purpose::STANDARD_NO_PAD
         .decode(text.trim_end_matches('='))
         .expect("fixture base64 decodes")
 }
 
-fn hex(text: &str) -> Vec<u8> {
+pub(crate) fn hex(text: &str) -> Vec<u8> {
     (0..text.len())
         .step_by(2)
         .map(|i| u8::from_str_radix(&text[i..i + 2], 16).expect("fixture hex decodes"))

@@ -4,26 +4,12 @@
 //! attacker or a buggy PDS would: its high-S twin, zero and out-of-range scalars, flipped
 //! bits, a changed message, wrong lengths and another key.
 
-use std::path::PathBuf;
-
 use atrelay_repo::crypto::{Curve, PublicKey, SignatureError, SigningKey};
-use base64::Engine as _;
 use k256::elliptic_curve::bigint::Encoding as _;
 use k256::elliptic_curve::Curve as _;
 use proptest::prelude::*;
-use serde_json::Value;
 
-fn load_json(rel: &str) -> Value {
-    let path = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../testdata")).join(rel);
-    let text = std::fs::read_to_string(&path).expect("fixture readable");
-    serde_json::from_str(&text).expect("fixture is JSON")
-}
-
-fn b64(text: &str) -> Vec<u8> {
-    base64::engine::general_purpose::STANDARD_NO_PAD
-        .decode(text.trim_end_matches('='))
-        .expect("fixture base64 decodes")
-}
+use crate::crypto_fixtures::{b64, hex, load_json};
 
 fn order(curve: Curve) -> [u8; 32] {
     match curve {
@@ -124,6 +110,48 @@ fn every_interop_signature_vector_gets_the_reference_verdict() {
         valid += usize::from(verdict.is_ok());
     }
     assert_eq!(valid, 2, "the fixtures hold one valid signature per curve");
+}
+
+#[test]
+fn the_w3c_did_key_vectors_sign_and_verify_alike_on_both_backends() {
+    let mut secrets: Vec<(Curve, Vec<u8>)> = Vec::new();
+    for case in load_json("interop/crypto/w3c_didkey_K256.json")
+        .as_array()
+        .expect("array")
+    {
+        let secret = case["privateKeyBytesHex"].as_str().expect("hex secret");
+        secrets.push((Curve::K256, hex(secret)));
+    }
+    for case in load_json("interop/crypto/w3c_didkey_P256.json")
+        .as_array()
+        .expect("array")
+    {
+        let secret = case["privateKeyBytesBase58"]
+            .as_str()
+            .expect("base58 secret");
+        secrets.push((
+            Curve::P256,
+            bs58::decode(secret).into_vec().expect("base58"),
+        ));
+    }
+    assert_eq!(secrets.len(), 6, "fixture files changed size");
+    let others = [
+        SigningKey::generate_k256().public_key(),
+        SigningKey::generate_p256().public_key(),
+    ];
+    for (curve, secret) in secrets {
+        let signing = SigningKey::from_bytes(curve, &secret).expect("fixture secret");
+        let other = others
+            .iter()
+            .find(|key| key.curve() == curve)
+            .expect("a key per curve");
+        let message = b"an unsigned commit";
+        let signature = signing.sign(message);
+        assert_eq!(
+            assert_backends_agree(&signing.public_key(), other, message, &signature),
+            Ok(())
+        );
+    }
 }
 
 #[test]
