@@ -3,7 +3,9 @@
 
 use std::hint::black_box;
 
-use atrelay_stream::{decode_frame, decode_frame_bytes, encode_frame, message_from_json};
+use atrelay_stream::{
+    decode_frame, decode_frame_bytes, encode_frame, frame_with_seq, message_from_json,
+};
 use bytes::Bytes;
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use serde_json::Value;
@@ -79,6 +81,24 @@ fn bench_frames(c: &mut Criterion) {
                 let mut message = decode_frame_bytes(black_box(frame)).unwrap();
                 message.set_seq(i as i64 + 1);
                 black_box(encode_frame(&message));
+            }
+        })
+    });
+    // What the relay does for a frame it passes on unchanged.
+    group.bench_function("splice_seq", |b| {
+        b.iter(|| {
+            for (i, frame) in frames.iter().enumerate() {
+                black_box(frame_with_seq(black_box(frame), i as i64 + 1).unwrap());
+            }
+        })
+    });
+    // What the relay did before: encode the already decoded message with its new seq.
+    group.bench_function("set_seq_encode", |b| {
+        let mut messages = messages.clone();
+        b.iter(|| {
+            for (i, message) in messages.iter_mut().enumerate() {
+                message.set_seq(i as i64 + 1);
+                black_box(encode_frame(message));
             }
         })
     });

@@ -21,7 +21,7 @@ const OP_ERROR: i64 = -1;
 
 /// Frame bodies may carry links of any CID form (records may use unusual ones); which CIDs
 /// are acceptable where is for the verification layer to decide.
-fn body_options() -> DecodeOptions {
+pub(crate) fn body_options() -> DecodeOptions {
     DecodeOptions {
         any_cid_form: true,
         ..DecodeOptions::default()

@@ -17,7 +17,9 @@
 //!   [`atrelay_repo::cbor`]), and a message keeps everything needed to write the same bytes
 //!   again: field values, which optional fields were absent and which were `null`, and every
 //!   field this crate does not know (in `extra`). So `encode_frame(&decode_frame(b)?) == b` for
-//!   every frame `decode_frame` accepts; the relay only changes `seq` ([`Message::set_seq`]).
+//!   every frame `decode_frame` accepts; the relay only changes `seq` ([`Message::set_seq`]),
+//!   and for a frame it passes on unchanged [`frame_with_seq`] splices the new `seq` into the
+//!   received bytes, giving the same bytes without re-encoding the body.
 //!   Field names, presence and nullability follow the lexicon and what the reference
 //!   implementations emit: `since` and `repoOp.cid` are always written (`null` when empty);
 //!   `prevData`, `repoOp.prev`, `handle`, `status` and `message` are left out when absent.
@@ -44,6 +46,7 @@ mod error;
 mod frame;
 mod json;
 mod message;
+mod reseq;
 
 pub use error::FrameError;
 pub use frame::{decode_frame, decode_frame_bytes, encode_frame, MAX_FRAME_SIZE};
@@ -52,3 +55,4 @@ pub use message::{
     Account, AccountStatus, Commit, ErrorFrame, Extra, Identity, Info, Message, OpAction, RepoOp,
     Sync, UnknownFrame, WireStatus, CONSUMER_TOO_SLOW, FUTURE_CURSOR, OUTDATED_CURSOR,
 };
+pub use reseq::frame_with_seq;

@@ -3,4 +3,5 @@
 
 mod fixtures;
 mod frames;
+mod reseq;
 mod util;

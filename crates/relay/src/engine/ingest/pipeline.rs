@@ -8,12 +8,15 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
-use atrelay_stream::{decode_frame_bytes, encode_frame, Message, FUTURE_CURSOR, MAX_FRAME_SIZE};
+use atrelay_stream::{
+    decode_frame_bytes, encode_frame, frame_with_seq, Message, FUTURE_CURSOR, MAX_FRAME_SIZE,
+};
 use tokio::sync::oneshot;
 use tokio::task::{JoinError, JoinHandle};
 
 use super::batch::Batch;
 use super::counters::DropReason;
+use super::events::KIND_ACCOUNT;
 use super::host::HostContext;
 use super::limits::{admit_new_account, Admission};
 use super::link::End;
@@ -31,6 +34,9 @@ pub(super) struct InFlight {
     position: u64,
     /// When its frame was read.
     received: Instant,
+    /// The frame as received, passed on with only its seq changed when the event is accepted
+    /// unchanged (a shared slice of the read buffer, not a copy).
+    frame: bytes::Bytes,
     /// The event's `ingest.event` span: its verification, then its append, run inside it.
     span: tracing::Span,
     /// The verification task.
@@ -49,8 +55,15 @@ pub(super) struct Pipeline {
 }
 
 impl Pipeline {
-    /// Starts verifying `message`; it waits for the previous unsettled event of its DID.
-    pub(super) fn start(&mut self, inner: &Inner, ctx: &Arc<HostContext>, message: Message) {
+    /// Starts verifying `message`, decoded from `frame`; it waits for the previous unsettled
+    /// event of its DID.
+    pub(super) fn start(
+        &mut self,
+        inner: &Inner,
+        ctx: &Arc<HostContext>,
+        frame: bytes::Bytes,
+        message: Message,
+    ) {
         let seq = message.seq();
         let did = message.did().map(str::to_owned);
         let position = self.next_position;
@@ -84,6 +97,7 @@ impl Pipeline {
             did,
             position,
             received: Instant::now(),
+            frame,
             span,
             verdict,
             _settled: settled,
@@ -185,7 +199,7 @@ pub(super) fn receive(
     if seq.is_some() {
         *last_seq = seq;
     }
-    pipeline.start(inner, ctx, message);
+    pipeline.start(inner, ctx, bytes, message);
     Ok(false)
 }
 
@@ -259,8 +273,7 @@ pub(super) fn settle_head(
                     // Under the log's append lock: see `Unapplied::insert`.
                     assigned = Some(seq);
                     inner.unapplied.insert(seq, ctx.id);
-                    message.set_seq(seq);
-                    encode_frame(&message)
+                    outgoing_frame(kind, &entry.frame, &mut message, seq)
                 });
             if let (Err(_), Some(seq)) = (&appended, assigned) {
                 inner.unapplied.remove(&[seq]);
@@ -312,4 +325,24 @@ fn note_account(
         inner.counters.new_accounts.fetch_add(1, Ordering::Relaxed);
     }
     inner.accounts.put_pending(did, state);
+}
+
+/// The frame the relay logs and sends for an accepted event, stamped with `seq`. Ingest
+/// rewrites only `#account` messages (to carry the relay's view of the account); every other
+/// accepted message is the upstream one, so its received bytes are passed on with the seq
+/// spliced in, which gives the bytes a full encode would (checked in debug builds, so every
+/// ingest test compares the two).
+fn outgoing_frame(kind: u8, upstream: &[u8], message: &mut Message, seq: i64) -> bytes::Bytes {
+    message.set_seq(seq);
+    if kind != KIND_ACCOUNT {
+        if let Some(frame) = frame_with_seq(upstream, seq) {
+            debug_assert_eq!(
+                frame,
+                encode_frame(message),
+                "spliced seq differs from encoding"
+            );
+            return frame;
+        }
+    }
+    encode_frame(message)
 }

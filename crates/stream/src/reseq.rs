@@ -1,0 +1,102 @@
+//! Setting the `seq` of an encoded frame without decoding or re-encoding its body: the relay
+//! passes most events on exactly as received, with only its own sequence number in place of
+//! the upstream one. The body map's entries before `seq` are skipped (in canonical order only
+//! `ops` and `rev` can come first; `blocks`, the large one, comes after), the old integer is cut
+//! out and the new one written in its shortest form, so the result is the canonical frame
+//! [`encode_frame`](crate::encode_frame) would give after [`Message::set_seq`](crate::Message::set_seq).
+
+use atrelay_repo::cbor::major::{MAP, UNSIGNED};
+use atrelay_repo::cbor::{split_first_value, write_head};
+use bytes::Bytes;
+
+use crate::frame::body_options;
+
+/// The encoded map key `"seq"`: a 3-byte text head, then the letters.
+const SEQ_KEY: [u8; 4] = [0x63, b's', b'e', b'q'];
+
+/// Returns `frame` with the unsigned integer under the body's `seq` key replaced by `seq`.
+///
+/// `None` when the frame has no such field (an `#info`, an error frame, a body that is not a
+/// map), when `seq` is negative, or when the bytes are not well-formed DAG-CBOR; the caller
+/// then encodes the message instead.
+pub fn frame_with_seq(frame: &[u8], seq: i64) -> Option<Bytes> {
+    let seq = u64::try_from(seq).ok()?;
+    let options = body_options();
+    let (header, body) = split_first_value(frame, &options).ok()?;
+    let (major, entries, head_len) = read_head(body)?;
+    if major != MAP {
+        return None;
+    }
+    let mut at = head_len;
+    for _ in 0..entries {
+        let (key, _) = split_first_value(body.get(at..)?, &options).ok()?;
+        let value_at = at + key.len();
+        let rest = body.get(value_at..)?;
+        if key == SEQ_KEY {
+            let (major, _, value_len) = read_head(rest)?;
+            if major != UNSIGNED {
+                return None;
+            }
+            let cut = header.len() + value_at;
+            let mut out = Vec::with_capacity(frame.len() + 8);
+            out.extend_from_slice(frame.get(..cut)?);
+            write_head(&mut out, UNSIGNED, seq);
+            out.extend_from_slice(frame.get(cut + value_len..)?);
+            return Some(Bytes::from(out));
+        }
+        let (value, _) = split_first_value(rest, &options).ok()?;
+        at = value_at + value.len();
+    }
+    None
+}
+
+/// Reads one CBOR item head: major type, argument and the head's length in bytes. Indefinite
+/// lengths and reserved forms give `None`.
+fn read_head(bytes: &[u8]) -> Option<(u8, u64, usize)> {
+    let first = *bytes.first()?;
+    let (major, info) = (first >> 5, first & 0x1f);
+    let width = match info {
+        0..=23 => return Some((major, u64::from(info), 1)),
+        24 => 1,
+        25 => 2,
+        26 => 4,
+        27 => 8,
+        _ => return None,
+    };
+    let argument = bytes
+        .get(1..1 + width)?
+        .iter()
+        .fold(0u64, |acc, byte| acc << 8 | u64::from(*byte));
+    Some((major, argument, 1 + width))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn heads_of_every_width_read_back() {
+        for value in [
+            0u64,
+            23,
+            24,
+            255,
+            256,
+            65_535,
+            65_536,
+            u64::from(u32::MAX) + 1,
+        ] {
+            let mut encoded = Vec::new();
+            write_head(&mut encoded, UNSIGNED, value);
+            assert_eq!(read_head(&encoded), Some((UNSIGNED, value, encoded.len())));
+        }
+        assert_eq!(read_head(&[0x1f]), None, "indefinite length");
+        assert_eq!(read_head(&[0x19, 0x01]), None, "cut short");
+    }
+
+    #[test]
+    fn a_negative_seq_or_a_frame_without_one_is_left_to_the_encoder() {
+        assert!(frame_with_seq(&[], 1).is_none());
+        assert!(frame_with_seq(&[0xa0, 0xa0], 1).is_none(), "empty maps");
+    }
+}
