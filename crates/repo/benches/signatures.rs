@@ -28,6 +28,36 @@ fn bench_verify(c: &mut Criterion) {
     }
     group.finish();
 
+    // The firehose's key mix (issue 16's measurement: 91 % k256, 9 % p256), one verify per
+    // element: the relay's signature ceiling per core.
+    let mix: Vec<(PublicKey, [u8; 64])> = (0..100)
+        .map(|i| {
+            let signing = if i < 91 {
+                SigningKey::generate_k256()
+            } else {
+                SigningKey::generate_p256()
+            };
+            (signing.public_key(), signing.sign(&message))
+        })
+        .collect();
+    let mut group = c.benchmark_group("verify_key_mix");
+    group.throughput(Throughput::Elements(mix.len() as u64));
+    group.bench_function("fast", |b| {
+        b.iter(|| {
+            for (key, signature) in &mix {
+                black_box(key.verify(black_box(&message), signature)).unwrap();
+            }
+        })
+    });
+    group.bench_function("reference", |b| {
+        b.iter(|| {
+            for (key, signature) in &mix {
+                black_box(key.verify_with_reference(black_box(&message), signature)).unwrap();
+            }
+        })
+    });
+    group.finish();
+
     let mut group = c.benchmark_group("parse_did_key");
     for (name, signing) in [
         ("k256", SigningKey::generate_k256()),
