@@ -6,7 +6,7 @@
 //! [`encode_frame`](crate::encode_frame) would give after [`Message::set_seq`](crate::Message::set_seq).
 
 use atrelay_repo::cbor::major::{MAP, UNSIGNED};
-use atrelay_repo::cbor::{split_first_value, write_head};
+use atrelay_repo::cbor::{read_head, split_first_value, write_head};
 use bytes::Bytes;
 
 use crate::frame::body_options;
@@ -50,49 +50,9 @@ pub fn frame_with_seq(frame: &[u8], seq: i64) -> Option<Bytes> {
     None
 }
 
-/// Reads one CBOR item head: major type, argument and the head's length in bytes. Indefinite
-/// lengths and reserved forms give `None`.
-fn read_head(bytes: &[u8]) -> Option<(u8, u64, usize)> {
-    let first = *bytes.first()?;
-    let (major, info) = (first >> 5, first & 0x1f);
-    let width = match info {
-        0..=23 => return Some((major, u64::from(info), 1)),
-        24 => 1,
-        25 => 2,
-        26 => 4,
-        27 => 8,
-        _ => return None,
-    };
-    let argument = bytes
-        .get(1..1 + width)?
-        .iter()
-        .fold(0u64, |acc, byte| acc << 8 | u64::from(*byte));
-    Some((major, argument, 1 + width))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn heads_of_every_width_read_back() {
-        for value in [
-            0u64,
-            23,
-            24,
-            255,
-            256,
-            65_535,
-            65_536,
-            u64::from(u32::MAX) + 1,
-        ] {
-            let mut encoded = Vec::new();
-            write_head(&mut encoded, UNSIGNED, value);
-            assert_eq!(read_head(&encoded), Some((UNSIGNED, value, encoded.len())));
-        }
-        assert_eq!(read_head(&[0x1f]), None, "indefinite length");
-        assert_eq!(read_head(&[0x19, 0x01]), None, "cut short");
-    }
 
     #[test]
     fn a_negative_seq_or_a_frame_without_one_is_left_to_the_encoder() {

@@ -1,30 +1,10 @@
-//! Canonical DAG-CBOR writing: typed serde encoding ([`encode`]), atproto values with the
-//! data-model checks ([`encode_atproto_value`]), and hand-written item heads ([`write_head`]).
+//! Canonical DAG-CBOR writing: typed serde encoding ([`encode`]) and atproto values with the
+//! data-model checks ([`encode_atproto_value`]).
 
 use ipld_core::ipld::Ipld;
 use serde::Serialize;
 
 use super::{CborError, DataModelError, DEFAULT_MAX_DEPTH};
-
-/// Appends a CBOR head (major type 0–7 and its argument) in the shortest form, as canonical
-/// DAG-CBOR requires. For writers that encode fixed shapes by hand, here and in the wire crate.
-pub fn write_head(out: &mut Vec<u8>, major: u8, arg: u64) {
-    let major = major << 5;
-    if arg < 24 {
-        out.push(major | arg as u8);
-    } else if arg <= u64::from(u8::MAX) {
-        out.extend_from_slice(&[major | 24, arg as u8]);
-    } else if arg <= u64::from(u16::MAX) {
-        out.push(major | 25);
-        out.extend_from_slice(&(arg as u16).to_be_bytes());
-    } else if arg <= u64::from(u32::MAX) {
-        out.push(major | 26);
-        out.extend_from_slice(&(arg as u32).to_be_bytes());
-    } else {
-        out.push(major | 27);
-        out.extend_from_slice(&arg.to_be_bytes());
-    }
-}
 
 /// Encodes `value` as canonical DAG-CBOR.
 pub fn encode<T: Serialize + ?Sized>(value: &T) -> Result<Vec<u8>, CborError> {

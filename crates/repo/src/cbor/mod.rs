@@ -23,6 +23,7 @@ mod data_model;
 mod decoding;
 mod encoding;
 mod error;
+mod head;
 pub mod major;
 mod scan;
 
@@ -30,8 +31,9 @@ pub use data_model::check_data_model;
 pub use decoding::{
     decode, decode_atproto_value, decode_atproto_value_with, DecodeOptions, DEFAULT_MAX_DEPTH,
 };
-pub use encoding::{encode, encode_atproto_value, write_head};
+pub use encoding::{encode, encode_atproto_value};
 pub use error::{CborError, DataModelError};
+pub use head::{read_head, write_head};
 pub use scan::{check_atproto_bytes, split_first_value};
 
 #[cfg(test)]
