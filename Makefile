@@ -3,7 +3,7 @@ SHELL := /bin/bash
 CARGO ?= cargo
 DATA_DIR ?= ./data
 
-.PHONY: run test lint fmt bench e2e build clean pyenv
+.PHONY: run test lint fmt bench bench-smoke bench-micro e2e build clean pyenv
 
 ## The Python environment of the third-party consumer check (scripts/consumers): a venv with the
 ## pinned `atproto` package from PyPI. Rebuilt only when the requirements change.
@@ -42,8 +42,25 @@ lint:
 fmt:
 	$(CARGO) fmt --all
 
-## Criterion benchmarks; figures go into docs/performance.md.
+## The benchmark report (docs/performance.md, between its "make bench report" markers): the
+## release relay fed by a separate load process (crates/loadgen), on SQLite and PostgreSQL
+## (BENCH_DATABASE_URL; the local server by default, empty to skip), ≈ 15 minutes. Not a test.
+BENCH_DATABASE_URL ?= $(or $(TEST_DATABASE_URL),postgres://postgres@127.0.0.1:5432/postgres)
 bench:
+	$(CARGO) build --release -p atrelay -p atrelay-loadgen
+	target/release/atrelay-loadgen bench --relay target/release/atrelay \
+		$(if $(BENCH_DATABASE_URL),--postgres-url $(BENCH_DATABASE_URL)) --report docs/performance.md $(BENCH_ARGS)
+
+## Every step of `make bench` at tiny sizes, so it keeps working (CI runs it); the report goes
+## to target/bench-smoke/report.md.
+bench-smoke:
+	$(CARGO) build --release -p atrelay -p atrelay-loadgen
+	target/release/atrelay-loadgen bench --size smoke --relay target/release/atrelay \
+		--work-dir target/bench-smoke $(if $(BENCH_DATABASE_URL),--postgres-url $(BENCH_DATABASE_URL)) \
+		--report target/bench-smoke/report.md
+
+## Criterion micro-benchmarks of single parts (codec, MST, signatures, log, store, firehose).
+bench-micro:
 	$(CARGO) bench --workspace
 
 ## Interoperability run: atrelay between a PLC directory, two reference PDS hosts and reference

@@ -26,27 +26,39 @@ impl DidDocument {
     /// The document as atproto JSON: `id`, `alsoKnownAs`, a `Multikey` `#atproto` verification
     /// method and an `AtprotoPersonalDataServer` `#atproto_pds` service.
     pub fn to_json(&self) -> Value {
-        json!({
-            "@context": [
-                "https://www.w3.org/ns/did/v1",
-                "https://w3id.org/security/multikey/v1",
-                "https://w3id.org/security/suites/secp256k1-2019/v1"
-            ],
-            "id": self.did,
-            "alsoKnownAs": [format!("at://{}", self.handle)],
-            "verificationMethod": [{
-                "id": format!("{}#atproto", self.did),
-                "type": "Multikey",
-                "controller": self.did,
-                "publicKeyMultibase": self.signing_key.to_multikey(),
-            }],
-            "service": [{
-                "id": "#atproto_pds",
-                "type": "AtprotoPersonalDataServer",
-                "serviceEndpoint": self.pds_endpoint,
-            }],
-        })
+        did_document_json(
+            &self.did,
+            &self.handle,
+            &self.signing_key.to_multikey(),
+            &self.pds_endpoint,
+        )
     }
+}
+
+/// A DID document as atproto JSON from its parts as text: `id`, `alsoKnownAs`, a `Multikey`
+/// `#atproto` verification method (`multikey` is its `publicKeyMultibase`) and an
+/// `AtprotoPersonalDataServer` `#atproto_pds` service at `pds_endpoint`.
+pub fn did_document_json(did: &str, handle: &str, multikey: &str, pds_endpoint: &str) -> Value {
+    json!({
+        "@context": [
+            "https://www.w3.org/ns/did/v1",
+            "https://w3id.org/security/multikey/v1",
+            "https://w3id.org/security/suites/secp256k1-2019/v1"
+        ],
+        "id": did,
+        "alsoKnownAs": [format!("at://{handle}")],
+        "verificationMethod": [{
+            "id": format!("{did}#atproto"),
+            "type": "Multikey",
+            "controller": did,
+            "publicKeyMultibase": multikey,
+        }],
+        "service": [{
+            "id": "#atproto_pds",
+            "type": "AtprotoPersonalDataServer",
+            "serviceEndpoint": pds_endpoint,
+        }],
+    })
 }
 
 /// A did:plc identifier derived as PLC does it: the first 24 characters of the base32

@@ -68,7 +68,7 @@ mod scenario;
 
 pub use checker::{AccountKey, CheckError, Checked, StreamChecker};
 pub use clock::{now_datetime, now_micros, TidClock};
-pub use did_doc::{loopback_web_did, new_plc_did, DidDocument};
+pub use did_doc::{did_document_json, loopback_web_did, new_plc_did, DidDocument};
 pub use directory::{DirectoryReply, FakeDirectory};
 pub use error::TestkitError;
 pub use event::{
