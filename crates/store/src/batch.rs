@@ -156,7 +156,10 @@ impl Store {
         let now = now_ms();
         let written = match &self.pool {
             Pool::Postgres(pool) => write_postgres(pool, &merged, &cursors, progress, now).await,
-            Pool::Sqlite(pool) => write_sqlite(pool, &merged, &cursors, progress, now).await,
+            Pool::Sqlite(pool) => {
+                let _writer = self.sqlite_batch_writer.lock().await;
+                write_sqlite(pool, &merged, &cursors, progress, now).await
+            }
         };
         match written {
             Ok(()) => Ok(BatchOutcome {

@@ -22,6 +22,10 @@ static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("../../migrations/sqlite");
 #[derive(Debug, Clone)]
 pub struct Store {
     pub(crate) pool: Pool,
+    /// Held by every SQLite batch write. SQLite has one writer at a time; without this,
+    /// concurrent batches (one per host) wait inside SQLite's busy handler, which sleeps and
+    /// polls (seconds per statement under load), instead of queueing here in order.
+    pub(crate) sqlite_batch_writer: std::sync::Arc<tokio::sync::Mutex<()>>,
 }
 
 /// The connection pool behind a [`Store`].
@@ -112,7 +116,10 @@ impl Store {
                 })
             }
         };
-        Ok(Store { pool })
+        Ok(Store {
+            pool,
+            sqlite_batch_writer: std::sync::Arc::default(),
+        })
     }
 
     /// Applies the embedded migrations for this backend. Running it again is a no-op.

@@ -42,16 +42,24 @@ impl Drop for Process {
     }
 }
 
-/// Starts `atrelay-loadgen serve` on the load in `dir` and returns it with its endpoints.
+/// Starts `atrelay-loadgen serve` on the load in `dir` (each host sending at most `limit`
+/// events, all hosts together `rate` events/s or flat out) and returns it with its endpoints.
 ///
 /// # Errors
 /// The process did not start or printed no endpoints.
-pub fn start_load(dir: &Path, limit: Option<usize>) -> Result<(Process, Endpoints)> {
+pub fn start_load(
+    dir: &Path,
+    limit: Option<usize>,
+    rate: Option<f64>,
+) -> Result<(Process, Endpoints)> {
     let exe = std::env::current_exe().context("locating atrelay-loadgen")?;
     let mut command = Command::new(exe);
     command.arg("serve").arg("--load").arg(dir);
     if let Some(limit) = limit {
         command.arg("--limit").arg(limit.to_string());
+    }
+    if let Some(rate) = rate {
+        command.arg("--rate").arg(format!("{rate:.0}"));
     }
     let mut child = command
         .stdout(Stdio::piped())

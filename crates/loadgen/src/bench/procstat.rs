@@ -32,11 +32,22 @@ pub fn cpu_time(pid: u32) -> Result<Duration> {
     Ok(Duration::from_micros(ticks * 1_000_000 / per_second))
 }
 
-/// Resident memory now and at its peak, in bytes (`VmRSS`, `VmHWM`).
+/// A process's resident memory, in bytes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Memory {
+    /// Resident now (`VmRSS`).
+    pub rss: u64,
+    /// The anonymous part of it (`RssAnon`: heap, stacks); the rest is file pages.
+    pub anon: u64,
+    /// The most ever resident (`VmHWM`).
+    pub peak: u64,
+}
+
+/// The process's resident memory.
 ///
 /// # Errors
 /// The process is gone or `/proc` is unreadable.
-pub fn memory(pid: u32) -> Result<(u64, u64)> {
+pub fn memory(pid: u32) -> Result<Memory> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status"))
         .with_context(|| format!("reading /proc/{pid}/status"))?;
     let field = |name: &str| -> u64 {
@@ -47,7 +58,11 @@ pub fn memory(pid: u32) -> Result<(u64, u64)> {
             .and_then(|kb| kb.parse::<u64>().ok())
             .map_or(0, |kb| kb * 1024)
     };
-    Ok((field("VmRSS:"), field("VmHWM:")))
+    Ok(Memory {
+        rss: field("VmRSS:"),
+        anon: field("RssAnon:"),
+        peak: field("VmHWM:"),
+    })
 }
 
 /// Bytes as MiB, for the report.
@@ -69,7 +84,8 @@ mod tests {
         }
         std::hint::black_box(x);
         assert!(cpu_time(pid).unwrap() >= before);
-        let (rss, peak) = memory(pid).unwrap();
-        assert!(rss > 0 && peak >= rss);
+        let memory = memory(pid).unwrap();
+        assert!(memory.rss > 0 && memory.peak >= memory.rss);
+        assert!(memory.anon > 0 && memory.anon <= memory.rss);
     }
 }

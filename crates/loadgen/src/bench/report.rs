@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 
-use super::procstat::mib;
+use super::procstat::{mib, Memory};
 use super::runs::IngestFigures;
 use super::signatures::Ceiling;
 use super::Size;
@@ -28,14 +28,16 @@ pub struct Report {
     pub ingest: Vec<(String, IngestFigures)>,
     /// Replay events/s from cursor 0.
     pub replay_per_sec: Option<f64>,
+    /// The live-delay run: its rate and figures.
+    pub paced: Option<(f64, IngestFigures)>,
     /// Idle CPU (share of a core) and memory.
-    pub idle: Option<(f64, u64)>,
+    pub idle: Option<(f64, Memory)>,
     /// Fan-out runs.
     pub fanout: Vec<IngestFigures>,
     /// The distinct-accounts load.
     pub million_load: Option<Manifest>,
     /// Its ingest and the memory after it.
-    pub million: Option<(IngestFigures, u64)>,
+    pub million: Option<(IngestFigures, Memory)>,
     /// Where the perf profile is, when recorded.
     pub perf_data: Option<PathBuf>,
     /// Remarks (what was not measured and why).
@@ -51,6 +53,7 @@ impl Report {
             main_load: None,
             ingest: Vec::new(),
             replay_per_sec: None,
+            paced: None,
             idle: None,
             fanout: Vec::new(),
             million_load: None,
@@ -93,7 +96,7 @@ impl Report {
         if !self.ingest.is_empty() {
             let _ = writeln!(
                 out,
-                "\n| ingest, one live consumer | events/s | CPU ms/event | cores | share of ceiling (fast / reference) | live consumer events/s | delay p50 / p99 | peak RSS | dropped |\n\
+                "\n| ingest flat out, one live consumer | events/s | CPU ms/event | cores | share of ceiling (fast / reference) | live consumer events/s | queue delay p50 / p99 | peak RSS (anon at end) | dropped |\n\
                  | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
             );
             for (store, f) in &self.ingest {
@@ -106,18 +109,29 @@ impl Report {
                 });
                 let _ = writeln!(
                     out,
-                    "| {store} | {} | {:.3} | {:.2} | {share} | {} | {} | {:.0} MiB | {} |",
+                    "| {store} | {} | {:.3} | {:.2} | {share} | {} | {} | {:.0} MiB ({:.0} MiB) | {} |",
                     thousands(f.events_per_sec()),
                     f.cpu_ms_per_event(),
                     f.cores(),
                     thousands(f.live_per_sec),
                     delay(f.delay_ms),
                     mib(f.peak_rss),
+                    mib(f.rss_anon),
                     f.dropped
                 );
             }
         }
         let mut rows = Vec::new();
+        if let Some((rate, f)) = &self.paced {
+            rows.push(format!(
+                "| live delay, upstream host → relay (SQLite) → consumer, load sent at {} events/s ({} events) | p50 {} ms, p99 {} ms; consumer received {} events/s |",
+                thousands(*rate),
+                thousands(f.events as f64),
+                f.delay_ms.map_or(0, |d| d.0),
+                f.delay_ms.map_or(0, |d| d.1),
+                thousands(f.live_per_sec)
+            ));
+        }
         if let Some(rate) = self.replay_per_sec {
             rows.push(format!(
                 "| replay from cursor 0, one consumer over the socket | {} events/s |",
@@ -134,20 +148,22 @@ impl Report {
                 delay(f.delay_ms)
             ));
         }
-        if let Some((cpu, rss)) = self.idle {
+        if let Some((cpu, memory)) = self.idle {
             rows.push(format!(
-                "| idle after the SQLite ingest: CPU, RSS | {:.2} % of a core, {:.0} MiB |",
+                "| idle after the SQLite ingest: CPU, RSS (anonymous part) | {:.2} % of a core, {:.0} MiB ({:.0} MiB) |",
                 cpu * 100.0,
-                mib(rss)
+                mib(memory.rss),
+                mib(memory.anon)
             ));
         }
-        if let (Some((f, rss)), Some(load)) = (&self.million, &self.million_load) {
+        if let (Some((f, memory)), Some(load)) = (&self.million, &self.million_load) {
             rows.push(format!(
-                "| after ingesting {} distinct accounts (one commit each, SQLite, {} events/s): RSS | {:.0} MiB (peak {:.0} MiB) |",
+                "| after ingesting {} distinct accounts (one commit each, SQLite, {} events/s, {:.3} CPU ms/event): RSS (anonymous part) | {:.0} MiB ({:.0} MiB) |",
                 thousands(load.accounts as f64),
                 thousands(f.events_per_sec()),
-                mib(*rss),
-                mib(f.peak_rss.max(*rss))
+                f.cpu_ms_per_event(),
+                mib(memory.rss),
+                mib(memory.anon)
             ));
         }
         if !rows.is_empty() {
