@@ -251,14 +251,10 @@ fn ensure_load(spec: &LoadSpec, dir: &Path) -> Result<Manifest> {
     generate(spec, dir)
 }
 
-/// A SQLite URL for a new, empty database file under `work_dir/name`.
+/// The SQLite URL of the relay whose scratch directory is `work_dir/name` (the relay
+/// creates the file; [`processes::Relay::start`] empties the directory first).
 fn fresh_sqlite(work_dir: &Path, name: &str) -> Result<String> {
-    let dir = work_dir.join(name);
-    if dir.exists() {
-        std::fs::remove_dir_all(&dir).with_context(|| format!("clearing {}", dir.display()))?;
-    }
-    std::fs::create_dir_all(&dir)?;
-    let path = std::path::absolute(dir.join("relay.sqlite"))?;
+    let path = std::path::absolute(work_dir.join(name).join("relay.sqlite"))?;
     Ok(format!("sqlite://{}", path.display()))
 }
 

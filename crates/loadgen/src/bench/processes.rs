@@ -101,13 +101,18 @@ pub struct Relay {
 }
 
 impl Relay {
-    /// Starts the relay and waits until `/xrpc/_health` answers. Hosts on 127.0.0.1 are
-    /// trusted (no account limit or event rate gets in the way of the measurement); every
+    /// Starts a fresh relay (its scratch directory emptied first, so no event log of an
+    /// earlier run is recovered) and waits until `/xrpc/_health` answers. Hosts on 127.0.0.1
+    /// are trusted (no account limit or event rate gets in the way of the measurement); every
     /// verification is on.
     ///
     /// # Errors
     /// The relay did not start or did not become healthy within a minute.
     pub async fn start(setup: &RelaySetup) -> Result<Self> {
+        if setup.work_dir.exists() {
+            std::fs::remove_dir_all(&setup.work_dir)
+                .with_context(|| format!("clearing {}", setup.work_dir.display()))?;
+        }
         std::fs::create_dir_all(&setup.work_dir)?;
         let api = format!("127.0.0.1:{}", free_port()?);
         let metrics = format!("127.0.0.1:{}", free_port()?);
