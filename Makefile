@@ -44,7 +44,7 @@ fmt:
 
 ## The benchmark report (docs/performance.md, between its "make bench report" markers): the
 ## release relay fed by a separate load process (crates/loadgen), on SQLite and PostgreSQL
-## (BENCH_DATABASE_URL; the local server by default, empty to skip), ≈ 15 minutes. Not a test.
+## (BENCH_DATABASE_URL; the local server by default, empty to skip), ≈ 25 minutes. Not a test.
 BENCH_DATABASE_URL ?= $(or $(TEST_DATABASE_URL),postgres://postgres@127.0.0.1:5432/postgres)
 bench:
 	$(CARGO) build --release -p atrelay -p atrelay-loadgen

@@ -32,7 +32,7 @@ const PACED_SHARE: f64 = 0.8;
 /// How big a run is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Size {
-    /// The figures of `docs/performance.md`: 150,000 events, a million accounts (≈ 15 minutes).
+    /// The figures of `docs/performance.md`: 150,000 events, a million accounts (≈ 25 minutes).
     Full,
     /// A tiny run of every step, for CI (≈ 1 minute).
     Smoke,
