@@ -9,7 +9,7 @@
 //! is dropped once its last commit is written, so a load of a million one-commit accounts needs
 //! little memory. Hosts are generated on every core at once.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
@@ -18,8 +18,7 @@ use anyhow::{Context, Result};
 use atrelay_repo::crypto::SigningKey;
 use atrelay_stream::encode_frame;
 use atrelay_testkit::{
-    account_message, commit_message, identity_message, new_plc_did, random_record, FakeRepo,
-    RecordPath, TidClock, Write, SAMPLE_COLLECTIONS,
+    account_message, commit_message, identity_message, new_plc_did, FakeRepo, TidClock,
 };
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
@@ -130,7 +129,8 @@ fn generate_host(spec: &LoadSpec, dir: &Path, host: usize) -> Result<u64> {
         *left -= 1;
         let last = *left == 0;
         if let Some(repo) = repos.get_mut(&account) {
-            let writes = random_writes(repo, &mut rng, &mut rkeys, spec.record_len)?;
+            let count = write_count(&mut rng);
+            let writes = repo.random_writes(&mut rng, &mut rkeys, count, spec.record_len)?;
             let commit = repo.apply(writes)?;
             seq += 1;
             emit(&mut frames, commit_message(&commit, seq, TIME_PLACEHOLDER))?;
@@ -183,46 +183,11 @@ fn emit(frames: &mut FrameWriter, message: atrelay_stream::Message) -> Result<()
     frames.push(&encode_frame(&message))
 }
 
-/// One commit's writes: 1 write (80 %) or 2 to 4; each touches an existing record 40 % of the
-/// time when there is one not yet touched (half updates, half deletes), else creates one.
-fn random_writes(
-    repo: &FakeRepo,
-    rng: &mut StdRng,
-    rkeys: &mut TidClock,
-    record_len: usize,
-) -> Result<Vec<Write>> {
-    let count = if rng.gen_bool(0.8) {
+/// How many writes the next commit makes: 1 (80 %) or 2 to 4.
+fn write_count(rng: &mut StdRng) -> usize {
+    if rng.gen_bool(0.8) {
         1
     } else {
         rng.gen_range(2..=4)
-    };
-    let mut touched = HashSet::new();
-    let mut writes = Vec::with_capacity(count);
-    for _ in 0..count {
-        let records = repo.record_count();
-        let roll = rng.gen_range(0..10);
-        let existing = (records > 0 && roll < 4)
-            .then(|| repo.records().keys().nth(rng.gen_range(0..records)))
-            .flatten()
-            .filter(|path| !touched.contains(*path))
-            .and_then(|path| RecordPath::parse(path).ok());
-        let write = match existing {
-            Some(path) if roll < 2 => Write::Delete { path },
-            Some(path) => {
-                let value = random_record(rng, path.collection(), record_len);
-                Write::Update { path, value }
-            }
-            None => {
-                let collection = SAMPLE_COLLECTIONS[rng.gen_range(0..SAMPLE_COLLECTIONS.len())];
-                let path = RecordPath::new(collection, &rkeys.next_tid().to_text())?;
-                Write::Create {
-                    value: random_record(rng, collection, record_len),
-                    path,
-                }
-            }
-        };
-        touched.insert(write.path().to_string());
-        writes.push(write);
     }
-    Ok(writes)
 }

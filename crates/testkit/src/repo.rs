@@ -12,11 +12,12 @@ use atrelay_repo::mst::{MstError, Tree};
 use atrelay_repo::proof::{OpAction, RepoOp, FIREHOSE_MAX_OPS};
 use atrelay_repo::syntax::Tid;
 use ipld_core::ipld::Ipld;
+use rand::Rng;
 
 use crate::clock::TidClock;
 use crate::error::TestkitError;
 use crate::proof_nodes::proof_nodes;
-use crate::record::RecordPath;
+use crate::record::{random_record, RecordPath, SAMPLE_COLLECTIONS};
 
 /// The tree is reloaded (clearing its fresh marks) once more than
 /// `max(RELOAD_MIN_DIRTY, sqrt(RELOAD_FACTOR * records))` nodes are marked fresh. Each commit
@@ -485,5 +486,50 @@ impl FakeRepo {
             }
         }
         Ok(write_car(&[self.head_cid], blocks))
+    }
+}
+impl FakeRepo {
+    /// `count` random writes on this repository, as the testkit's load makes them: each
+    /// touches an existing record (not yet touched by this batch) 40 % of the time when there
+    /// is one, half of those deleting it and half replacing it; otherwise it creates a record in
+    /// a random sample collection, its key the next TID of `rkeys`. Records carry `record_len`
+    /// random letters. The writes are returned, not applied.
+    ///
+    /// # Errors
+    /// [`TestkitError`] if a generated path is invalid (none is expected).
+    pub fn random_writes(
+        &self,
+        rng: &mut impl Rng,
+        rkeys: &mut TidClock,
+        count: usize,
+        record_len: usize,
+    ) -> Result<Vec<Write>, TestkitError> {
+        let mut touched = HashSet::new();
+        let mut writes = Vec::with_capacity(count);
+        for _ in 0..count {
+            let n_records = self.record_count();
+            let roll = rng.gen_range(0..10);
+            let existing = (n_records > 0 && roll < 4)
+                .then(|| self.records().keys().nth(rng.gen_range(0..n_records)))
+                .flatten()
+                .filter(|path| !touched.contains(*path))
+                .and_then(|path| RecordPath::parse(path).ok());
+            let write = match existing {
+                Some(path) if roll < 2 => Write::Delete { path },
+                Some(path) => {
+                    let value = random_record(rng, path.collection(), record_len);
+                    Write::Update { path, value }
+                }
+                None => {
+                    let collection = SAMPLE_COLLECTIONS[rng.gen_range(0..SAMPLE_COLLECTIONS.len())];
+                    let path = RecordPath::new(collection, &rkeys.next_tid().to_text())?;
+                    let value = random_record(rng, collection, record_len);
+                    Write::Create { path, value }
+                }
+            };
+            touched.insert(write.path().to_string());
+            writes.push(write);
+        }
+        Ok(writes)
     }
 }

@@ -14,7 +14,7 @@ use crate::directory::lock;
 use crate::error::TestkitError;
 use crate::event::{commit_message, sync_message};
 use crate::misbehave::Misbehavior;
-use crate::record::{random_record, RecordPath, SAMPLE_COLLECTIONS};
+use crate::record::RecordPath;
 use crate::repo::{CommitData, CommitOptions, Write};
 
 impl FakePds {
@@ -88,39 +88,13 @@ impl FakePds {
         record_len: usize,
     ) -> Result<CommitData, TestkitError> {
         let mut state = lock(&self.shared.state);
-        let mut writes: Vec<Write> = Vec::with_capacity(n_writes);
-        {
+        let writes = {
             let PdsState {
                 accounts, rkeys, ..
             } = &mut *state;
             let repo = &accounts.get(did).ok_or_else(|| unknown(did))?.repo;
-            let mut touched = std::collections::HashSet::new();
-            for _ in 0..n_writes {
-                let n_records = repo.record_count();
-                let roll = rng.gen_range(0..10);
-                let existing = (n_records > 0 && roll < 4)
-                    .then(|| repo.records().keys().nth(rng.gen_range(0..n_records)))
-                    .flatten()
-                    .filter(|path| !touched.contains(*path))
-                    .and_then(|path| RecordPath::parse(path).ok());
-                let write = match existing {
-                    Some(path) if roll < 2 => Write::Delete { path },
-                    Some(path) => {
-                        let value = random_record(rng, path.collection(), record_len);
-                        Write::Update { path, value }
-                    }
-                    None => {
-                        let collection =
-                            SAMPLE_COLLECTIONS[rng.gen_range(0..SAMPLE_COLLECTIONS.len())];
-                        let path = RecordPath::new(collection, &rkeys.next_tid().to_text())?;
-                        let value = random_record(rng, collection, record_len);
-                        Write::Create { path, value }
-                    }
-                };
-                touched.insert(write.path().to_string());
-                writes.push(write);
-            }
-        }
+            repo.random_writes(rng, rkeys, n_writes, record_len)?
+        };
         self.commit_locked(&mut state, did, writes)
     }
 
