@@ -15,7 +15,6 @@
 //!   answer is still returned to the waiters but not stored.
 
 use std::collections::HashMap;
-use std::num::NonZeroUsize;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
@@ -108,13 +107,14 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 impl<R: Resolver> CachingResolver<R> {
     /// Wraps `inner`. A `max_entries` of zero is treated as one.
     pub fn new(inner: R, config: CacheConfig) -> Self {
-        let capacity = NonZeroUsize::new(config.max_entries).unwrap_or(NonZeroUsize::MIN);
         CachingResolver {
             shared: Arc::new(Shared {
                 inner,
                 config,
                 metrics: CacheMetrics::default(),
-                table: Mutex::new(LruCache::new(capacity)),
+                // Unbounded here and capped in `store`: a bounded `LruCache` allocates its
+                // whole table up front (36 MB for the default million entries, idle or not).
+                table: Mutex::new(LruCache::unbounded()),
                 in_flight: Mutex::new(HashMap::new()),
                 purge_epoch: AtomicU64::new(0),
             }),
@@ -226,10 +226,11 @@ impl<R: Resolver> CachingResolver<R> {
             answer: answer.clone(),
             expires: Instant::now() + ttl,
         };
-        if let Some((evicted, _)) = table.push(did.to_owned(), entry) {
-            if evicted != did {
-                shared.metrics.evictions.fetch_add(1, Ordering::Relaxed);
-            }
+        table.put(did.to_owned(), entry);
+        let max_entries = shared.config.max_entries.max(1);
+        while table.len() > max_entries {
+            table.pop_lru();
+            shared.metrics.evictions.fetch_add(1, Ordering::Relaxed);
         }
     }
 }
