@@ -61,7 +61,10 @@ pub struct Config {
     /// existing log a floor above the newest seq makes the numbering jump ahead.
     pub seq_floor: i64,
     /// Capacity of the live broadcast each reader follows once caught up. A reader that
-    /// lags further than this falls back to reading the files, without a gap. Default 16,384.
+    /// lags further than this falls back to reading the files, without a gap. Default 4,096:
+    /// the slots keep their frames after traffic stops (≈ 1.6 KB each on a typical load), so
+    /// this bounds the log's idle memory, and a reader 4,096 events behind reads the recent
+    /// segment from the page cache at several hundred thousand events/s.
     pub live_buffer: usize,
     /// Kinds still delivered for a taken-down DID, so consumers learn of the takedown itself
     /// (the relay lists its `#account` kind here). Default: none.
@@ -80,7 +83,7 @@ impl Config {
             retention_bytes: u64::MAX,
             retention_check_interval: Duration::from_secs(60),
             seq_floor: 1,
-            live_buffer: 16 * 1024,
+            live_buffer: 4 * 1024,
             takedown_visible_kinds: Vec::new(),
         }
     }

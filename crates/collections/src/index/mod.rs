@@ -40,6 +40,18 @@ impl std::fmt::Debug for CollectionIndex {
     }
 }
 
+/// Memory for writes not yet flushed to disk, over all partitions (fjall's default is 64 MiB).
+/// Unflushed writes stay in memory while the relay is idle, so this bounds its idle footprint.
+const WRITE_BUFFER_BYTES: u64 = 16 << 20;
+
+/// A partition's memtable is flushed at this size (fjall's default is 16 MiB): a quiet relay
+/// keeps up to this much per partition in memory. Applies to partitions created with it.
+const MEMTABLE_BYTES: u32 = 2 << 20;
+
+/// The block cache for reads (fjall's default is 32 MiB); lookups mostly hit recent writes,
+/// still in the write buffer, and the partitions' bloom filters.
+const BLOCK_CACHE_BYTES: u64 = 16 << 20;
+
 struct Inner {
     keyspace: Keyspace,
     listing: PartitionHandle,
@@ -60,8 +72,14 @@ impl CollectionIndex {
     ///
     /// [`IndexError::Storage`], or [`IndexError::Corrupt`] for an unreadable count.
     pub fn open(dir: impl AsRef<Path>) -> Result<Self, IndexError> {
-        let keyspace = fjall::Config::new(dir.as_ref()).open()?;
-        let open = |name: &str| keyspace.open_partition(name, PartitionCreateOptions::default());
+        let keyspace = fjall::Config::new(dir.as_ref())
+            .max_write_buffer_size(WRITE_BUFFER_BYTES)
+            .cache_size(BLOCK_CACHE_BYTES)
+            .open()?;
+        let open = |name: &str| {
+            let options = PartitionCreateOptions::default().max_memtable_size(MEMTABLE_BYTES);
+            keyspace.open_partition(name, options)
+        };
         let listing = open("listing")?;
         let pairs = open("pairs")?;
         let dids = open("dids")?;
