@@ -8,6 +8,12 @@ use atrelay::{
 };
 use clap::Parser;
 
+/// jemalloc instead of glibc's allocator: its background thread hands freed memory back to the
+/// system once ingest quiets down, where glibc's arenas keep it (figures in
+/// `docs/architecture.md`, "Dependencies beyond the design card").
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 fn main() -> anyhow::Result<()> {
     // indigo's other environment names become ours before clap reads the environment.
     let aliases = atrelay::config::indigo::apply_env_aliases(&atrelay::cli::command());
