@@ -341,6 +341,30 @@ async fn write_postgres(
     Ok(())
 }
 
+/// Most rows in one multi-row upsert on SQLite: 11 parameters each stay under the 999
+/// parameters that SQLite builds before 3.32 allow.
+const SQLITE_MAX_ROWS_PER_UPSERT: usize = 64;
+
+/// Splits `rows` into statement sizes that are powers of two, largest first, so the statement
+/// cache holds at most seven shapes instead of preparing a new one for every batch length.
+fn sqlite_statement_sizes(mut rows: usize) -> impl Iterator<Item = usize> {
+    std::iter::from_fn(move || {
+        if rows == 0 {
+            return None;
+        }
+        let size = SQLITE_MAX_ROWS_PER_UPSERT.min(1 << rows.ilog2());
+        rows -= size;
+        Some(size)
+    })
+}
+
+/// `(?, …), (?, …)` for `rows` account rows in `INSERT_COLUMNS` order. Anonymous parameters:
+/// SQLite finds a numbered one by a linear search, so binding `$N` costs O(N²) per statement.
+fn sqlite_value_rows(rows: usize) -> String {
+    let row = format!("({})", vec!["?"; 11].join(", "));
+    vec![row; rows].join(", ")
+}
+
 async fn write_sqlite(
     pool: &sqlx::SqlitePool,
     updates: &[AccountUpdate],
@@ -351,25 +375,33 @@ async fn write_sqlite(
     // The first statement is a write, so the transaction takes the write lock (waiting for the
     // busy timeout) before it reads anything and cannot fail on a stale read snapshot.
     let mut tx = pool.begin().await?;
-    let sql = format!(
-        "{INSERT_COLUMNS} VALUES ({}, $10){ON_CONFLICT}",
-        placeholders(1, 10)
-    );
-    for update in updates {
-        let repo = update.repo.as_ref();
-        sqlx::query(&sql)
-            .bind(update.did.as_str())
-            .bind(update.host_id)
-            .bind(update.upstream_status.as_str())
-            .bind(update.initial_local_status.as_str())
-            .bind(update.initial_local_reason.as_deref())
-            .bind(repo.map(|r| r.rev.as_str()))
-            .bind(repo.map(|r| r.commit_cid.as_str()))
-            .bind(repo.map(|r| r.data_cid.as_str()))
-            .bind(update.desynchronized)
-            .bind(now)
-            .execute(&mut *tx)
-            .await?;
+    // One statement per chunk of rows instead of one per row: each statement is a round trip to
+    // sqlx's SQLite worker thread, which cost more than the upsert itself.
+    let mut rest = updates;
+    for size in sqlite_statement_sizes(updates.len()) {
+        let (chunk, after) = rest.split_at(size);
+        rest = after;
+        let sql = format!(
+            "{INSERT_COLUMNS} VALUES {}{ON_CONFLICT}",
+            sqlite_value_rows(chunk.len())
+        );
+        let mut query = sqlx::query(&sql);
+        for update in chunk {
+            let repo = update.repo.as_ref();
+            query = query
+                .bind(update.did.as_str())
+                .bind(update.host_id)
+                .bind(update.upstream_status.as_str())
+                .bind(update.initial_local_status.as_str())
+                .bind(update.initial_local_reason.as_deref())
+                .bind(repo.map(|r| r.rev.as_str()))
+                .bind(repo.map(|r| r.commit_cid.as_str()))
+                .bind(repo.map(|r| r.data_cid.as_str()))
+                .bind(update.desynchronized)
+                .bind(now)
+                .bind(now);
+        }
+        query.execute(&mut *tx).await?;
     }
     for (&host_id, &seq) in cursors {
         let affected = sqlx::query("UPDATE hosts SET last_seq = $1, updated_at = $2 WHERE id = $3")
@@ -432,6 +464,20 @@ mod tests {
         assert_eq!(merged[1].host_id, 2);
         assert_eq!(merged[1].upstream_status, AccountStatus::Deactivated);
         assert_eq!(merged[1].repo, Some(repo("1")));
+    }
+
+    #[test]
+    fn sqlite_statements_cover_every_row_in_few_shapes() {
+        for rows in 0..=300 {
+            let sizes: Vec<usize> = sqlite_statement_sizes(rows).collect();
+            assert_eq!(sizes.iter().sum::<usize>(), rows, "{rows} rows");
+            assert!(sizes
+                .iter()
+                .all(|s| s.is_power_of_two() && *s <= SQLITE_MAX_ROWS_PER_UPSERT));
+            assert!(sizes.windows(2).all(|w| w[0] >= w[1]), "{sizes:?}");
+        }
+        assert_eq!(sqlite_value_rows(2).matches('?').count(), 22);
+        assert!(SQLITE_MAX_ROWS_PER_UPSERT * 11 <= 999);
     }
 
     #[test]
