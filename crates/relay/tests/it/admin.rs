@@ -97,6 +97,126 @@ async fn admin_routes_require_basic_auth(relay: &TestRelay) {
     assert_eq!(json_of(right).await, json!({ "enabled": true }));
 }
 
+both_backends!(script_calls_get_no_basic_auth_challenge);
+/// A call carrying `X-Requested-With` (the dashboard's) is refused without the challenge that
+/// makes a browser show its own password dialog; other clients still get it.
+async fn script_calls_get_no_basic_auth_challenge(relay: &TestRelay) {
+    let client = reqwest::Client::new();
+    for path in ["/admin/subs/getEnabled", "/admin/pds/list"] {
+        let wrong = client
+            .get(format!("{}{path}", relay.base))
+            .basic_auth("admin", Some("not-the-password"))
+            .header("X-Requested-With", "atrelay-dash")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(wrong.status(), 401);
+        assert!(!wrong.headers().contains_key("www-authenticate"));
+        assert_eq!(json_of(wrong).await["error"], "AuthenticationRequired");
+    }
+    let posted = client
+        .post(format!(
+            "{}/admin/subs/setEnabled?enabled=false",
+            relay.base
+        ))
+        .header("X-Requested-With", "atrelay-dash")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(posted.status(), 401);
+    assert!(!posted.headers().contains_key("www-authenticate"));
+    let curl = client
+        .get(format!("{}/admin/subs/getEnabled", relay.base))
+        .basic_auth("admin", Some("not-the-password"))
+        .send()
+        .await
+        .unwrap();
+    assert!(curl.headers().contains_key("www-authenticate"));
+}
+
+/// Asserts a 400 `InvalidRequest` whose message contains `words`.
+async fn assert_refused(response: reqwest::Response, words: &str) {
+    assert_eq!(response.status(), 400);
+    let body = json_of(response).await;
+    assert_eq!(body["error"], "InvalidRequest", "{body}");
+    let message = body["message"].as_str().expect("a message");
+    assert!(message.contains(words), "{message:?} lacks {words:?}");
+}
+
+both_backends!(malformed_admin_inputs_are_refused_in_words);
+/// Each form of the dashboard, given what an operator might mistype, gets a 400 saying what
+/// is wrong, and nothing changes.
+async fn malformed_admin_inputs_are_refused_in_words(relay: &TestRelay) {
+    relay
+        .admin_post("/admin/subs/setPerDayLimit?limit=9", None)
+        .await;
+    for raw in ["abc", "", "-1", "1.5", "%20"] {
+        let response = relay
+            .admin_post(&format!("/admin/subs/setPerDayLimit?limit={raw}"), None)
+            .await;
+        assert_refused(response, "limit").await;
+    }
+    assert_refused(
+        relay.admin_post("/admin/subs/setPerDayLimit", None).await,
+        "limit is required",
+    )
+    .await;
+    assert_eq!(
+        json_of(relay.admin_get("/admin/subs/perDayLimit").await).await,
+        json!({ "limit": 9 })
+    );
+
+    for limit in [json!("abc"), json!(null), json!(-1), json!(1.5), json!("")] {
+        let response = relay
+            .admin_post(
+                "/admin/pds/changeLimits",
+                Some(json!({ "host": "pds.example.com", "repo_limit": limit })),
+            )
+            .await;
+        assert_refused(response, "repo_limit must be a whole number").await;
+    }
+    assert_refused(
+        relay
+            .admin_post("/admin/pds/changeLimits", Some(json!({ "repo_limit": 5 })))
+            .await,
+        "host is required",
+    )
+    .await;
+
+    for domain in ["not a domain", "", "a/b", "exa_mple.com"] {
+        let response = relay
+            .admin_post("/admin/subs/banDomain", Some(json!({ "Domain": domain })))
+            .await;
+        assert_refused(response, "is not a domain name").await;
+    }
+    assert_eq!(
+        json_of(relay.admin_get("/admin/subs/listDomainBans").await).await,
+        json!({ "banned_domains": [] })
+    );
+
+    for did in ["", "alice.example.com", "did:plc"] {
+        let response = relay
+            .admin_post("/admin/repo/takeDown", Some(json!({ "did": did })))
+            .await;
+        assert_refused(response, "is not a DID").await;
+    }
+    let unknown = relay
+        .admin_post(
+            "/admin/repo/takeDown",
+            Some(json!({ "did": "did:plc:unknownaccount" })),
+        )
+        .await;
+    assert_eq!(unknown.status(), 404);
+
+    let not_a_host = relay
+        .admin_post(
+            "/admin/pds/requestCrawl",
+            Some(json!({ "hostname": "not a host" })),
+        )
+        .await;
+    assert_eq!(not_a_host.status(), 400);
+}
+
 both_backends!(request_crawl_switch_and_limit_are_stored);
 async fn request_crawl_switch_and_limit_are_stored(relay: &TestRelay) {
     let off = relay

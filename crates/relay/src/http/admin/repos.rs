@@ -70,7 +70,18 @@ pub struct DidInput {
 fn did_input(body: Result<Json<DidInput>, JsonRejection>) -> Result<String, XrpcError> {
     let Json(input) =
         body.map_err(|e| XrpcError::invalid_request(format!("expected {{\"did\"}}: {e}")))?;
-    Ok(input.did)
+    checked_did(&input.did)
+}
+
+/// A syntactically valid DID, or a 400 saying what a DID looks like.
+fn checked_did(raw: &str) -> Result<String, XrpcError> {
+    let did = raw.trim();
+    atrelay_repo::syntax::validate_did(did).map_err(|_| {
+        XrpcError::invalid_request(format!(
+            "{raw:?} is not a DID; give one like did:plc:abc123 or did:web:example.com"
+        ))
+    })?;
+    Ok(did.to_owned())
 }
 
 /// `POST /admin/repo/takeDown {"did"}`. 404 `RepoNotFound` for an account the relay does not
