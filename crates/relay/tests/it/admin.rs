@@ -500,6 +500,24 @@ async fn takedowns_hide_an_account_from_consumers_until_reversed(
     assert_eq!(status["status"], "takendown");
     let list = json_of(relay.admin_get("/admin/repo/takedowns").await).await;
     assert_eq!(list["dids"], json!([bad]));
+    // The dashboard's account lookup shows both statuses, the host and the latest rev.
+    let account = json_of(relay.admin_get(&format!("/admin/repo/get?did={bad}")).await).await;
+    assert_eq!(account["did"], json!(bad));
+    assert_eq!(account["host"], json!(pds.hostname()));
+    assert_eq!(account["status"], "takendown");
+    assert_eq!(account["active"], false);
+    assert_eq!(account["upstream_status"], "active");
+    assert_eq!(account["local_status"], "takendown");
+    assert!(account["rev"].is_string());
+    assert_eq!(account["desynchronized"], false);
+    let unknown = relay
+        .admin_get("/admin/repo/get?did=did:plc:nobodyhere")
+        .await;
+    assert_eq!(unknown.status(), 404);
+    assert_eq!(
+        relay.admin_get("/admin/repo/get?did=bob").await.status(),
+        400
+    );
 
     // New commits of the taken-down account are not passed on; the other account's are.
     pds.create_record(
@@ -603,6 +621,25 @@ async fn a_new_host_is_backfilled_into_the_collection_index(
     assert_eq!(refused.status(), 400);
     assert_eq!(json_of(refused).await["error"], "InvalidRequest");
     relay
+}
+
+both_backends!(overview_reports_the_relay_state_behind_auth);
+/// `/admin/overview` needs the admin password and reports the replay window, consumers and
+/// the sample history (empty until the first 10-s interval has passed).
+async fn overview_reports_the_relay_state_behind_auth(relay: &TestRelay) {
+    let anonymous = reqwest::get(format!("{}/admin/overview", relay.base))
+        .await
+        .unwrap();
+    assert_eq!(anonymous.status(), 401);
+    let overview = json_of(relay.admin_get("/admin/overview").await).await;
+    assert_eq!(overview["interval_secs"], 10);
+    assert!(overview["samples"].is_array());
+    let now = &overview["now"];
+    assert_eq!(now["consumers"], 0);
+    assert_eq!(now["accepted_total"], 0);
+    assert!(now["replay"]["newest_seq"].is_i64());
+    assert!(now["replay"]["bytes"].is_u64());
+    assert!(now["database"]["max"].as_u64().unwrap() > 0);
 }
 
 both_backends!(dashboard_is_served_and_calls_only_existing_admin_routes);

@@ -8,10 +8,12 @@
 //! - `repos`: takedowns.
 //! - consumers: `GET /admin/consumers/list`.
 //! - collections: `/admin/collections/crawl` (the collection index's backfill), when enabled.
+//! - `overview`: `GET /admin/overview`, the last hour of rates the dashboard charts (ours).
 
 pub mod auth;
 pub mod collections;
 pub mod hosts;
+pub mod overview;
 pub mod repos;
 pub mod subs;
 
@@ -24,12 +26,14 @@ use crate::{engine::consumers::ConsumerInfo, state::AppState};
 /// The admin router: every route requires `auth`.
 pub fn router(state: AppState, auth: AdminAuth) -> Router {
     let backfill = state.backfill.clone();
+    let overview = overview::routes(state.clone());
     let mut router = Router::new()
         .merge(subs::routes())
         .merge(hosts::routes())
         .merge(repos::routes())
         .route("/admin/consumers/list", get(list_consumers))
-        .with_state(state);
+        .with_state(state)
+        .merge(overview);
     if let Some(backfill) = backfill {
         router = router.merge(collections::routes(backfill));
     }
