@@ -59,7 +59,7 @@ function markFresh() {
 async function refreshOnce() {
   if (!hasPassword()) return showLogin("");
   try {
-    await Promise.all([hosts.load(run), settings.load(run), accounts.load(run), consumers.load(), overview.load()]);
+    await Promise.all([hosts.load(run), settings.load(run), accounts.load(run), consumers.load(run), overview.load()]);
     markFresh();
     showApp();
   } catch (error) {

@@ -22,6 +22,11 @@ pub const ASSETS: &[(&str, &str, &str)] = &[
         include_str!("../../../../web-dash/style.css"),
         "text/css; charset=utf-8",
     ),
+    (
+        "favicon.svg",
+        include_str!("../../../../web-dash/favicon.svg"),
+        "image/svg+xml",
+    ),
     ("app.js", include_str!("../../../../web-dash/app.js"), JS),
     ("api.js", include_str!("../../../../web-dash/api.js"), JS),
     ("ui.js", include_str!("../../../../web-dash/ui.js"), JS),

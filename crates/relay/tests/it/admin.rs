@@ -566,7 +566,7 @@ async fn consumer_list_shows_connected_consumers(
     relay: TestRelay,
     _directory: &FakeDirectory,
 ) -> TestRelay {
-    let _ws = connect(&relay, None).await;
+    let mut ws = connect(&relay, None).await;
     poll_until("the consumer is listed", || async {
         let list = json_of(relay.admin_get("/admin/consumers/list").await).await;
         list.as_array().is_some_and(|consumers| {
@@ -574,7 +574,37 @@ async fn consumer_list_shows_connected_consumers(
                 && consumers[0]["remote_addr"]
                     .as_str()
                     .is_some_and(|a| a.starts_with("127.0.0.1"))
+                && consumers[0]["lag"].is_i64()
         })
+    })
+    .await;
+
+    // An operator disconnects it: its connection closes and it leaves the list.
+    let list = json_of(relay.admin_get("/admin/consumers/list").await).await;
+    let id = list[0]["id"].as_u64().unwrap();
+    for (bad, status) in [("abc", 400), ("", 400), ("999999", 404)] {
+        let response = relay
+            .admin_post(&format!("/admin/consumers/disconnect?id={bad}"), None)
+            .await;
+        assert_eq!(response.status(), status, "id={bad:?}");
+    }
+    let kicked = relay
+        .admin_post(&format!("/admin/consumers/disconnect?id={id}"), None)
+        .await;
+    assert_eq!(kicked.status(), 200);
+    let closed = tokio::time::timeout(HANG_GUARD, async {
+        loop {
+            match ws.next().await {
+                None | Some(Err(_)) | Some(Ok(WsMessage::Close(_))) => return,
+                Some(Ok(_)) => {}
+            }
+        }
+    })
+    .await;
+    assert!(closed.is_ok(), "the connection was not closed");
+    poll_until("the consumer leaves the list", || async {
+        let list = json_of(relay.admin_get("/admin/consumers/list").await).await;
+        list.as_array().is_some_and(Vec::is_empty)
     })
     .await;
     relay
