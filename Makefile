@@ -66,9 +66,10 @@ bench-micro:
 ## The dashboard in a real browser (web-dash/test, scripts/dash-test.sh): Debian's chromium
 ## driven by the pinned playwright-core, both installed when absent, against the release relay
 ## fed live events by atrelay-loadgen. Screenshots go to target/dash-screenshots/.
+DASH_BIN_DIR = $(or $(CARGO_TARGET_DIR),target)/release
 dash-test:
 	$(CARGO) build --release -p atrelay -p atrelay-loadgen
-	bash scripts/dash-test.sh
+	RELAY_BIN=$(DASH_BIN_DIR)/atrelay LOADGEN_BIN=$(DASH_BIN_DIR)/atrelay-loadgen bash scripts/dash-test.sh
 
 ## Interoperability run: atrelay between a PLC directory, two reference PDS hosts and reference
 ## consumers, all on 127.0.0.1 (scripts/e2e/README.md). Installs its pinned npm and PyPI packages.

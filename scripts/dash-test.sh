@@ -11,6 +11,10 @@ export LOADGEN_BIN="${LOADGEN_BIN:-target/release/atrelay-loadgen}"
 export SCREENSHOTS="${SCREENSHOTS:-target/dash-screenshots}"
 export CHROMIUM="${CHROMIUM:-/usr/bin/chromium}"
 
+for binary in "$RELAY_BIN" "$LOADGEN_BIN"; do
+  [ -x "$binary" ] || { echo "dash-test: $binary is missing (make dash-test builds it)" >&2; exit 1; }
+done
+
 if [ ! -x "$CHROMIUM" ]; then
   echo "installing Debian's chromium"
   SUDO=""

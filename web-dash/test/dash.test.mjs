@@ -47,6 +47,10 @@ function freePort() {
 function start(binary, args, logName) {
   const out = openSync(join(WORK, logName), "w");
   const child = spawn(binary, args, { stdio: ["ignore", logName === "loadgen.log" ? "pipe" : out, out] });
+  child.on("error", (error) => {
+    console.error(`${binary}: ${error.message}`);
+    process.exit(1);
+  });
   children.push(child);
   return child;
 }
@@ -54,6 +58,7 @@ function start(binary, args, logName) {
 function run(binary, args) {
   return new Promise((done, fail) => {
     const child = spawn(binary, args, { stdio: ["ignore", "inherit", "inherit"] });
+    child.on("error", fail);
     child.on("exit", (code) => (code === 0 ? done() : fail(new Error(`${binary} exited ${code}`))));
   });
 }
