@@ -18,9 +18,11 @@ const COLUMNS = {
   error: (h) => h.LastError || "",
 };
 
+// A host without a task was disconnected (by an operator or a domain ban) or never followed:
+// say so, since nothing reconnects it but Reconnect.
 function linkState(host) {
   if (host.Ingest) return host.Ingest.State;
-  return host.Blocked ? "banned" : "not followed";
+  return host.Blocked ? "banned" : "not followed (use Reconnect)";
 }
 
 function eventsText(host) {
