@@ -3,7 +3,7 @@ SHELL := /bin/bash
 CARGO ?= cargo
 DATA_DIR ?= ./data
 
-.PHONY: run test lint fmt bench bench-smoke bench-micro e2e build clean pyenv
+.PHONY: run test lint fmt bench bench-smoke bench-micro e2e dash-test build clean pyenv
 
 ## The Python environment of the third-party consumer check (scripts/consumers): a venv with the
 ## pinned `atproto` package from PyPI. Rebuilt only when the requirements change.
@@ -62,6 +62,14 @@ bench-smoke:
 ## Criterion micro-benchmarks of single parts (codec, MST, signatures, log, store, firehose).
 bench-micro:
 	$(CARGO) bench --workspace
+
+## The dashboard in a real browser (web-dash/test, scripts/dash-test.sh): Debian's chromium
+## driven by the pinned playwright-core, both installed when absent, against the release relay
+## fed live events by atrelay-loadgen. Screenshots go to target/dash-screenshots/.
+DASH_BIN_DIR = $(or $(CARGO_TARGET_DIR),target)/release
+dash-test:
+	$(CARGO) build --release -p atrelay -p atrelay-loadgen
+	RELAY_BIN=$(DASH_BIN_DIR)/atrelay LOADGEN_BIN=$(DASH_BIN_DIR)/atrelay-loadgen bash scripts/dash-test.sh
 
 ## Interoperability run: atrelay between a PLC directory, two reference PDS hosts and reference
 ## consumers, all on 127.0.0.1 (scripts/e2e/README.md). Installs its pinned npm and PyPI packages.

@@ -5,7 +5,7 @@ use std::{
     collections::HashMap,
     net::{IpAddr, Ipv6Addr},
     sync::{
-        atomic::{AtomicU64, Ordering},
+        atomic::{AtomicI64, AtomicU64, Ordering},
         Arc, Mutex,
     },
     time::SystemTime,
@@ -71,6 +71,8 @@ pub struct ConsumerInfo {
     pub events_consumed: u64,
     /// When it connected (RFC 3339).
     pub connected_at: String,
+    /// Events it was behind the log's head after its last run of frames (not in indigo's).
+    pub lag: i64,
 }
 
 struct Entry {
@@ -80,6 +82,8 @@ struct Entry {
     user_agent: String,
     connected_at: SystemTime,
     sent: Arc<AtomicU64>,
+    lag: Arc<AtomicI64>,
+    kick: Arc<tokio::sync::Notify>,
 }
 
 /// Connected consumers. Cheap to share behind an `Arc`.
@@ -98,6 +102,8 @@ pub struct ConsumerSlot {
     id: u64,
     /// Frames sent to this consumer; the firehose task increments it.
     pub sent: Arc<AtomicU64>,
+    lag: Arc<AtomicI64>,
+    kick: Arc<tokio::sync::Notify>,
 }
 
 impl Consumers {
@@ -133,6 +139,8 @@ impl Consumers {
         self.admitted.fetch_add(1, Ordering::Relaxed);
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let sent = Arc::new(AtomicU64::new(0));
+        let lag = Arc::new(AtomicI64::new(0));
+        let kick = Arc::new(tokio::sync::Notify::new());
         entries.insert(
             id,
             Entry {
@@ -141,12 +149,16 @@ impl Consumers {
                 user_agent,
                 connected_at: SystemTime::now(),
                 sent: sent.clone(),
+                lag: lag.clone(),
+                kick: kick.clone(),
             },
         );
         Ok(ConsumerSlot {
             registry: self.clone(),
             id,
             sent,
+            lag,
+            kick,
         })
     }
 
@@ -184,10 +196,25 @@ impl Consumers {
                 user_agent: entry.user_agent.clone(),
                 events_consumed: entry.sent.load(Ordering::Relaxed),
                 connected_at: format_datetime(entry.connected_at),
+                lag: entry.lag.load(Ordering::Relaxed),
             })
             .collect();
         list.sort_by_key(|info| info.id);
         list
+    }
+
+    /// Asks the firehose task of consumer `id` to close its connection; false when no such
+    /// consumer is connected.
+    pub fn disconnect(&self, id: u64) -> bool {
+        let entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        match entries.get(&id) {
+            Some(entry) => {
+                // notify_one keeps the wake-up if the task is not waiting at this moment.
+                entry.kick.notify_one();
+                true
+            }
+            None => false,
+        }
     }
 }
 
@@ -196,6 +223,16 @@ impl ConsumerSlot {
     pub fn record_sent(&self) {
         self.sent.fetch_add(1, Ordering::Relaxed);
         self.registry.frames_sent.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Notes how many events the consumer is behind the head after a run of frames.
+    pub fn record_lag(&self, lag: i64) {
+        self.lag.store(lag, Ordering::Relaxed);
+    }
+
+    /// Resolves when an operator disconnects this consumer ([`Consumers::disconnect`]).
+    pub async fn kicked(&self) {
+        self.kick.notified().await;
     }
 }
 

@@ -132,6 +132,8 @@ enum Ended {
     Unresponsive,
     /// The event log stopped (shutdown) or failed.
     LogStopped(String),
+    /// An operator disconnected it (`/admin/consumers/disconnect`).
+    Kicked,
 }
 
 async fn serve_consumer(
@@ -189,6 +191,7 @@ async fn serve_consumer(
                     return Ended::TooSlow;
                 }
                 observe_run(&reader, &run_times);
+                slot.record_lag(reader.lag().max(0));
                 if pace.too_slow(reader.is_live(), reader.lag(), config, Instant::now()) {
                     let why = format!(
                         "more than {} events behind the live head for over {} s",
@@ -203,6 +206,10 @@ async fn serve_consumer(
                 Some(Ok(WsMessage::Close(_))) | None | Some(Err(_)) => return Ended::Disconnected,
                 Some(Ok(_)) => last_heard = Instant::now(),
             },
+            () = slot.kicked() => {
+                let _ = socket.send(WsMessage::Close(None)).await;
+                return Ended::Kicked;
+            }
             _ = ping.tick() => {
                 if last_heard.elapsed() > config.ping_interval * 3 {
                     let _ = socket.send(WsMessage::Close(None)).await;

@@ -97,6 +97,126 @@ async fn admin_routes_require_basic_auth(relay: &TestRelay) {
     assert_eq!(json_of(right).await, json!({ "enabled": true }));
 }
 
+both_backends!(script_calls_get_no_basic_auth_challenge);
+/// A call carrying `X-Requested-With` (the dashboard's) is refused without the challenge that
+/// makes a browser show its own password dialog; other clients still get it.
+async fn script_calls_get_no_basic_auth_challenge(relay: &TestRelay) {
+    let client = reqwest::Client::new();
+    for path in ["/admin/subs/getEnabled", "/admin/pds/list"] {
+        let wrong = client
+            .get(format!("{}{path}", relay.base))
+            .basic_auth("admin", Some("not-the-password"))
+            .header("X-Requested-With", "atrelay-dash")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(wrong.status(), 401);
+        assert!(!wrong.headers().contains_key("www-authenticate"));
+        assert_eq!(json_of(wrong).await["error"], "AuthenticationRequired");
+    }
+    let posted = client
+        .post(format!(
+            "{}/admin/subs/setEnabled?enabled=false",
+            relay.base
+        ))
+        .header("X-Requested-With", "atrelay-dash")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(posted.status(), 401);
+    assert!(!posted.headers().contains_key("www-authenticate"));
+    let curl = client
+        .get(format!("{}/admin/subs/getEnabled", relay.base))
+        .basic_auth("admin", Some("not-the-password"))
+        .send()
+        .await
+        .unwrap();
+    assert!(curl.headers().contains_key("www-authenticate"));
+}
+
+/// Asserts a 400 `InvalidRequest` whose message contains `words`.
+async fn assert_refused(response: reqwest::Response, words: &str) {
+    assert_eq!(response.status(), 400);
+    let body = json_of(response).await;
+    assert_eq!(body["error"], "InvalidRequest", "{body}");
+    let message = body["message"].as_str().expect("a message");
+    assert!(message.contains(words), "{message:?} lacks {words:?}");
+}
+
+both_backends!(malformed_admin_inputs_are_refused_in_words);
+/// Each form of the dashboard, given what an operator might mistype, gets a 400 saying what
+/// is wrong, and nothing changes.
+async fn malformed_admin_inputs_are_refused_in_words(relay: &TestRelay) {
+    relay
+        .admin_post("/admin/subs/setPerDayLimit?limit=9", None)
+        .await;
+    for raw in ["abc", "", "-1", "1.5", "%20"] {
+        let response = relay
+            .admin_post(&format!("/admin/subs/setPerDayLimit?limit={raw}"), None)
+            .await;
+        assert_refused(response, "limit").await;
+    }
+    assert_refused(
+        relay.admin_post("/admin/subs/setPerDayLimit", None).await,
+        "limit is required",
+    )
+    .await;
+    assert_eq!(
+        json_of(relay.admin_get("/admin/subs/perDayLimit").await).await,
+        json!({ "limit": 9 })
+    );
+
+    for limit in [json!("abc"), json!(null), json!(-1), json!(1.5), json!("")] {
+        let response = relay
+            .admin_post(
+                "/admin/pds/changeLimits",
+                Some(json!({ "host": "pds.example.com", "repo_limit": limit })),
+            )
+            .await;
+        assert_refused(response, "repo_limit must be a whole number").await;
+    }
+    assert_refused(
+        relay
+            .admin_post("/admin/pds/changeLimits", Some(json!({ "repo_limit": 5 })))
+            .await,
+        "host is required",
+    )
+    .await;
+
+    for domain in ["not a domain", "", "a/b", "exa_mple.com"] {
+        let response = relay
+            .admin_post("/admin/subs/banDomain", Some(json!({ "Domain": domain })))
+            .await;
+        assert_refused(response, "is not a domain name").await;
+    }
+    assert_eq!(
+        json_of(relay.admin_get("/admin/subs/listDomainBans").await).await,
+        json!({ "banned_domains": [] })
+    );
+
+    for did in ["", "alice.example.com", "did:plc"] {
+        let response = relay
+            .admin_post("/admin/repo/takeDown", Some(json!({ "did": did })))
+            .await;
+        assert_refused(response, "is not a DID").await;
+    }
+    let unknown = relay
+        .admin_post(
+            "/admin/repo/takeDown",
+            Some(json!({ "did": "did:plc:unknownaccount" })),
+        )
+        .await;
+    assert_eq!(unknown.status(), 404);
+
+    let not_a_host = relay
+        .admin_post(
+            "/admin/pds/requestCrawl",
+            Some(json!({ "hostname": "not a host" })),
+        )
+        .await;
+    assert_eq!(not_a_host.status(), 400);
+}
+
 both_backends!(request_crawl_switch_and_limit_are_stored);
 async fn request_crawl_switch_and_limit_are_stored(relay: &TestRelay) {
     let off = relay
@@ -380,6 +500,24 @@ async fn takedowns_hide_an_account_from_consumers_until_reversed(
     assert_eq!(status["status"], "takendown");
     let list = json_of(relay.admin_get("/admin/repo/takedowns").await).await;
     assert_eq!(list["dids"], json!([bad]));
+    // The dashboard's account lookup shows both statuses, the host and the latest rev.
+    let account = json_of(relay.admin_get(&format!("/admin/repo/get?did={bad}")).await).await;
+    assert_eq!(account["did"], json!(bad));
+    assert_eq!(account["host"], json!(pds.hostname()));
+    assert_eq!(account["status"], "takendown");
+    assert_eq!(account["active"], false);
+    assert_eq!(account["upstream_status"], "active");
+    assert_eq!(account["local_status"], "takendown");
+    assert!(account["rev"].is_string());
+    assert_eq!(account["desynchronized"], false);
+    let unknown = relay
+        .admin_get("/admin/repo/get?did=did:plc:nobodyhere")
+        .await;
+    assert_eq!(unknown.status(), 404);
+    assert_eq!(
+        relay.admin_get("/admin/repo/get?did=bob").await.status(),
+        400
+    );
 
     // New commits of the taken-down account are not passed on; the other account's are.
     pds.create_record(
@@ -428,7 +566,7 @@ async fn consumer_list_shows_connected_consumers(
     relay: TestRelay,
     _directory: &FakeDirectory,
 ) -> TestRelay {
-    let _ws = connect(&relay, None).await;
+    let mut ws = connect(&relay, None).await;
     poll_until("the consumer is listed", || async {
         let list = json_of(relay.admin_get("/admin/consumers/list").await).await;
         list.as_array().is_some_and(|consumers| {
@@ -436,7 +574,37 @@ async fn consumer_list_shows_connected_consumers(
                 && consumers[0]["remote_addr"]
                     .as_str()
                     .is_some_and(|a| a.starts_with("127.0.0.1"))
+                && consumers[0]["lag"].is_i64()
         })
+    })
+    .await;
+
+    // An operator disconnects it: its connection closes and it leaves the list.
+    let list = json_of(relay.admin_get("/admin/consumers/list").await).await;
+    let id = list[0]["id"].as_u64().unwrap();
+    for (bad, status) in [("abc", 400), ("", 400), ("999999", 404)] {
+        let response = relay
+            .admin_post(&format!("/admin/consumers/disconnect?id={bad}"), None)
+            .await;
+        assert_eq!(response.status(), status, "id={bad:?}");
+    }
+    let kicked = relay
+        .admin_post(&format!("/admin/consumers/disconnect?id={id}"), None)
+        .await;
+    assert_eq!(kicked.status(), 200);
+    let closed = tokio::time::timeout(HANG_GUARD, async {
+        loop {
+            match ws.next().await {
+                None | Some(Err(_)) | Some(Ok(WsMessage::Close(_))) => return,
+                Some(Ok(_)) => {}
+            }
+        }
+    })
+    .await;
+    assert!(closed.is_ok(), "the connection was not closed");
+    poll_until("the consumer leaves the list", || async {
+        let list = json_of(relay.admin_get("/admin/consumers/list").await).await;
+        list.as_array().is_some_and(Vec::is_empty)
     })
     .await;
     relay
@@ -485,6 +653,25 @@ async fn a_new_host_is_backfilled_into_the_collection_index(
     relay
 }
 
+both_backends!(overview_reports_the_relay_state_behind_auth);
+/// `/admin/overview` needs the admin password and reports the replay window, consumers and
+/// the sample history (empty until the first 10-s interval has passed).
+async fn overview_reports_the_relay_state_behind_auth(relay: &TestRelay) {
+    let anonymous = reqwest::get(format!("{}/admin/overview", relay.base))
+        .await
+        .unwrap();
+    assert_eq!(anonymous.status(), 401);
+    let overview = json_of(relay.admin_get("/admin/overview").await).await;
+    assert_eq!(overview["interval_secs"], 10);
+    assert!(overview["samples"].is_array());
+    let now = &overview["now"];
+    assert_eq!(now["consumers"], 0);
+    assert_eq!(now["accepted_total"], 0);
+    assert!(now["replay"]["newest_seq"].is_i64());
+    assert!(now["replay"]["bytes"].is_u64());
+    assert!(now["database"]["max"].as_u64().unwrap() > 0);
+}
+
 both_backends!(dashboard_is_served_and_calls_only_existing_admin_routes);
 async fn dashboard_is_served_and_calls_only_existing_admin_routes(relay: &TestRelay) {
     let page = relay.get("/dash/").await;
@@ -499,11 +686,17 @@ async fn dashboard_is_served_and_calls_only_existing_admin_routes(relay: &TestRe
     assert_eq!(relay.get("/dash").await.status(), 308);
     assert_eq!(relay.get("/dash/style.css").await.status(), 200);
 
-    let script = relay.get("/dash/app.js").await;
-    assert_eq!(script.status(), 200);
-    let script = script.text().await.unwrap();
-    // Every admin path the dashboard calls exists (a wrong method answers 405, never 404).
-    let mut paths: Vec<&str> = script
+    // Every module is served, and every admin path a module calls exists (a wrong method
+    // answers 405, never 404).
+    let mut scripts = String::new();
+    for (name, _, _) in atrelay::http::dash::ASSETS {
+        if name.ends_with(".js") {
+            let script = relay.get(&format!("/dash/{name}")).await;
+            assert_eq!(script.status(), 200, "{name}");
+            scripts.push_str(&script.text().await.unwrap());
+        }
+    }
+    let mut paths: Vec<&str> = scripts
         .split(['"', '`'])
         .filter(|s| s.starts_with("/admin/"))
         .map(|s| s.split(['?', '$']).next().unwrap())

@@ -4,7 +4,8 @@
 //!   indigo's older scripts send), with any of the configured passwords (several allow
 //!   rotation). Passwords are compared as SHA-256 digests in constant time, so the time taken
 //!   tells nothing of a password's length or content. A refusal is a 401 with
-//!   `WWW-Authenticate: Basic`, as indigo answers.
+//!   `WWW-Authenticate: Basic`, as indigo answers, except to a call carrying
+//!   `X-Requested-With` (the dashboard's), so the browser never shows its own password dialog.
 //! - Failed logins are logged (WARN, at most one line per 10 s) and counted per client (an IPv4
 //!   address or IPv6 /64): past the limit in a minute, that client gets 429 until the minute
 //!   ends, right password or not.
@@ -249,7 +250,7 @@ pub async fn require_admin(
                 );
             }
         }
-        return unauthorized();
+        return unauthorized(request.headers().contains_key(CSRF_HEADER));
     };
     if !is_safe(request.method())
         && credentials == Credentials::Basic
@@ -266,17 +267,22 @@ pub async fn require_admin(
     next.run(request).await
 }
 
-fn unauthorized() -> Response {
+/// The 401 refusal. A call from a script (it sets `X-Requested-With`) gets no
+/// `WWW-Authenticate` challenge: a browser would answer one with its own password dialog,
+/// while the script that made the call shows its own sign-in form.
+fn unauthorized(from_script: bool) -> Response {
     let mut response = XrpcError::new(
         StatusCode::UNAUTHORIZED,
         "AuthenticationRequired",
         "admin credentials required (HTTP Basic with user admin, or Bearer)",
     )
     .into_response();
-    response.headers_mut().insert(
-        header::WWW_AUTHENTICATE,
-        HeaderValue::from_static("Basic realm=\"atrelay admin\""),
-    );
+    if !from_script {
+        response.headers_mut().insert(
+            header::WWW_AUTHENTICATE,
+            HeaderValue::from_static("Basic realm=\"atrelay admin\""),
+        );
+    }
     response
 }
 

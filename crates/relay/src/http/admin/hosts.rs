@@ -232,23 +232,41 @@ pub struct ChangeLimitsInput {
     pub repo_limit: Option<i64>,
 }
 
+impl ChangeLimitsInput {
+    /// Reads the body field by field, so a wrong value is refused with a sentence naming the
+    /// field rather than a serde message: `repo_limit` may be absent (nothing to change) but
+    /// when present it must be a whole number ≥ 0 (not `null`, a string, a fraction).
+    pub fn from_json(body: &Value) -> Result<ChangeLimitsInput, String> {
+        let Some(object) = body.as_object() else {
+            return Err("expected a JSON object {\"host\", \"repo_limit\"}".to_owned());
+        };
+        let host = match object.get("host") {
+            Some(Value::String(host)) if !host.trim().is_empty() => host.trim().to_owned(),
+            _ => return Err("host is required (a hostname string)".to_owned()),
+        };
+        let repo_limit = match object.get("repo_limit") {
+            None => None,
+            Some(value) => Some(value.as_i64().filter(|limit| *limit >= 0).ok_or_else(|| {
+                format!("repo_limit must be a whole number of accounts, 0 or more; got {value}")
+            })?),
+        };
+        Ok(ChangeLimitsInput { host, repo_limit })
+    }
+}
+
 /// `POST /admin/pds/changeLimits {"host", "repo_limit"}`: sets the host's account limit; when
 /// it rises, accounts throttled by the old limit are let in (each announced with `#account`).
 async fn change_limits(
     State(state): State<AppState>,
-    body: Result<Json<ChangeLimitsInput>, JsonRejection>,
+    body: Result<Json<Value>, JsonRejection>,
 ) -> Result<Json<Value>, XrpcError> {
-    let Json(input) = body
+    let Json(body) = body
         .map_err(|e| XrpcError::invalid_request(format!("expected {{host, repo_limit}}: {e}")))?;
+    let input = ChangeLimitsInput::from_json(&body).map_err(XrpcError::invalid_request)?;
     let host = find_host(&state, &input.host).await?;
     let Some(limit) = input.repo_limit else {
         return Ok(success());
     };
-    if limit < 0 {
-        return Err(XrpcError::invalid_request(
-            "repo_limit must not be negative",
-        ));
-    }
     let change = state.ingest.change_account_limit(host.id, limit).await?;
     tracing::info!(
         host = %host.hostname,

@@ -1,4 +1,5 @@
-//! `/admin/repo/*`: takedowns. A takedown sets the account's local status, withholds its past
+//! `/admin/repo/*`: takedowns, and one account's state for the dashboard (`GET
+//! /admin/repo/get`, ours). A takedown sets the account's local status, withholds its past
 //! events from replay and its new ones from ingest, and tells consumers with an `#account`
 //! event (`active: false, status: "takendown"`); reversing it restores all three.
 
@@ -23,6 +24,7 @@ const TAKEDOWN_PAGE: u32 = 500;
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/admin/repo/takedowns", get(list_takedowns))
+        .route("/admin/repo/get", get(get_account))
         .route("/admin/repo/takeDown", post(take_down))
         .route("/admin/repo/reverseTakedown", post(reverse_takedown))
 }
@@ -60,6 +62,59 @@ async fn list_takedowns(
     Ok(Json(body))
 }
 
+#[derive(Deserialize)]
+struct DidParam {
+    did: Option<String>,
+}
+
+fn unix_ms_text(ms: i64) -> String {
+    atrelay_repo::syntax::format_datetime(
+        std::time::UNIX_EPOCH + std::time::Duration::from_millis(u64::try_from(ms).unwrap_or(0)),
+    )
+}
+
+/// `GET /admin/repo/get?did=`: what the relay holds of one account: its host, statuses (the
+/// host's, the relay's and the one reported), latest commit, the desynchronized flag, and its
+/// collections from the collection index (`null` when the index has nothing for it). 404
+/// `RepoNotFound` for an account the relay does not hold.
+async fn get_account(
+    State(state): State<AppState>,
+    Query(params): Query<DidParam>,
+) -> Result<Json<Value>, XrpcError> {
+    let did = checked_did(params.did.as_deref().unwrap_or_default())?;
+    let Some(account) = state.store.account(&did).await? else {
+        return Err(XrpcError::new(
+            StatusCode::NOT_FOUND,
+            "RepoNotFound",
+            format!("the relay holds no account {did}"),
+        ));
+    };
+    let host = state.store.host(account.host_id).await?;
+    let collections = match state.collections.account(&did) {
+        Ok(Some(index)) => json!(index.collections),
+        Ok(None) => Value::Null,
+        Err(error) => {
+            tracing::warn!(%error, %did, "admin: collection index lookup failed");
+            Value::Null
+        }
+    };
+    Ok(Json(json!({
+        "did": account.did,
+        "host": host.map(|h| h.hostname),
+        "status": account.status().map_or("active", |s| s.as_str()),
+        "active": account.is_active(),
+        "upstream_status": account.upstream_status.as_str(),
+        "local_status": account.local_status.as_str(),
+        "local_reason": account.local_reason,
+        "rev": account.repo.as_ref().map(|r| r.rev.clone()),
+        "commit": account.repo.as_ref().map(|r| r.commit_cid.clone()),
+        "desynchronized": account.desynchronized,
+        "first_seen": unix_ms_text(account.created_at),
+        "updated": unix_ms_text(account.updated_at),
+        "collections": collections,
+    })))
+}
+
 /// The body of the takedown routes.
 #[derive(Debug, Deserialize)]
 pub struct DidInput {
@@ -70,7 +125,18 @@ pub struct DidInput {
 fn did_input(body: Result<Json<DidInput>, JsonRejection>) -> Result<String, XrpcError> {
     let Json(input) =
         body.map_err(|e| XrpcError::invalid_request(format!("expected {{\"did\"}}: {e}")))?;
-    Ok(input.did)
+    checked_did(&input.did)
+}
+
+/// A syntactically valid DID, or a 400 saying what a DID looks like.
+fn checked_did(raw: &str) -> Result<String, XrpcError> {
+    let did = raw.trim();
+    atrelay_repo::syntax::validate_did(did).map_err(|_| {
+        XrpcError::invalid_request(format!(
+            "{raw:?} is not a DID; give one like did:plc:abc123 or did:web:example.com"
+        ))
+    })?;
+    Ok(did.to_owned())
 }
 
 /// `POST /admin/repo/takeDown {"did"}`. 404 `RepoNotFound` for an account the relay does not

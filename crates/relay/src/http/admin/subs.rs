@@ -134,18 +134,29 @@ async fn set_per_day_limit(
     State(state): State<AppState>,
     Query(params): Query<LimitParams>,
 ) -> Result<Json<Value>, XrpcError> {
-    let limit = params
-        .limit
-        .as_deref()
-        .and_then(|raw| raw.parse::<i64>().ok())
-        .filter(|limit| *limit >= 0)
-        .ok_or_else(|| XrpcError::invalid_request("limit must be a non-negative integer"))?;
+    let limit = parse_limit(params.limit.as_deref()).map_err(XrpcError::invalid_request)?;
     state
         .store
         .set_setting(Setting::NewHostsPerDay(limit))
         .await?;
     tracing::info!(limit, "admin: new-hosts-per-day limit set");
     Ok(success())
+}
+
+/// The `limit` of `setPerDayLimit`: a whole number ≥ 0, or a sentence saying what is wrong.
+pub(crate) fn parse_limit(raw: Option<&str>) -> Result<i64, String> {
+    let raw = raw.map(str::trim).unwrap_or_default();
+    if raw.is_empty() {
+        return Err(
+            "limit is required (a whole number of new hosts per day, 0 or more)".to_owned(),
+        );
+    }
+    raw.parse::<i64>()
+        .ok()
+        .filter(|limit| *limit >= 0)
+        .ok_or_else(|| {
+            format!("limit must be a whole number of new hosts per day, 0 or more; got {raw:?}")
+        })
 }
 
 /// `GET /admin/subs/listDomainBans`.
@@ -170,13 +181,14 @@ fn domain_input(body: Result<Json<DomainInput>, JsonRejection>) -> Result<String
         .trim()
         .trim_end_matches('.')
         .to_ascii_lowercase();
-    if domain.is_empty() || domain.contains('/') || domain.contains(':') {
-        return Err(XrpcError::invalid_request(format!(
-            "{:?} is not a domain name",
+    let domain = domain.strip_prefix("*.").unwrap_or(&domain);
+    atrelay_store::check_dns_name(domain).map_err(|reason| {
+        XrpcError::invalid_request(format!(
+            "{:?} is not a domain name ({reason}); give a name like example.com",
             input.domain
-        )));
-    }
-    Ok(domain)
+        ))
+    })?;
+    Ok(domain.to_owned())
 }
 
 /// `POST /admin/subs/banDomain {"Domain": "..."}`: refuses the domain and its subdomains in
