@@ -15,6 +15,9 @@ use crate::meta::DidMeta;
 pub(super) struct Txn {
     pub(super) batch: Batch,
     pub(super) deltas: BTreeMap<String, i64>,
+    /// The pair counts this write leaves (collection → count, `None`: no pair), for the hot
+    /// cache once committed.
+    pairs: Vec<(String, Option<u64>)>,
 }
 
 impl CollectionIndex {
@@ -28,6 +31,7 @@ impl CollectionIndex {
                 .batch()
                 .durability(Some(PersistMode::Buffer)),
             deltas: BTreeMap::new(),
+            pairs: Vec::new(),
         }
     }
 
@@ -56,7 +60,11 @@ impl CollectionIndex {
             }
             updated.push((collection, new));
         }
-        txn.batch.commit()?;
+        if let Err(error) = txn.batch.commit() {
+            self.inner.hot.forget(did);
+            return Err(error.into());
+        }
+        self.inner.hot.committed(did, meta, &txn.pairs);
         for (collection, new) in updated {
             if new == 0 {
                 counts.remove(collection);
@@ -77,6 +85,7 @@ impl CollectionIndex {
         after: Option<u64>,
         hidden: bool,
     ) {
+        txn.pairs.push((collection.to_owned(), after));
         let pair_key = join(did, collection);
         match after {
             Some(n) if before != after => {

@@ -12,6 +12,7 @@
 
 mod apply;
 mod batch;
+mod hot;
 mod queries;
 
 use std::collections::BTreeMap;
@@ -24,6 +25,7 @@ use fjall::{Keyspace, PartitionCreateOptions, PartitionHandle, PersistMode};
 use crate::error::IndexError;
 use crate::keys::{corrupt, decode_u64, join, prefix};
 use crate::meta::DidMeta;
+use hot::HotAccounts;
 
 pub use apply::{CommitOutcome, SnapshotOutcome};
 pub use queries::{AccountState, ReposPage, DEFAULT_LIST_LIMIT, MAX_LIST_LIMIT};
@@ -63,6 +65,8 @@ struct Inner {
     writer: Mutex<BTreeMap<String, u64>>,
     /// Ops that contradicted exact counts (delete of an absent record, ...).
     drift: AtomicU64,
+    /// The accounts written most recently, so their next commit reads nothing from storage.
+    hot: HotAccounts,
 }
 
 impl CollectionIndex {
@@ -103,6 +107,7 @@ impl CollectionIndex {
                 crawl,
                 writer: Mutex::new(loaded),
                 drift: AtomicU64::new(0),
+                hot: HotAccounts::new(),
             }),
         })
     }
@@ -148,19 +153,44 @@ impl CollectionIndex {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
+    /// An account's meta for a writer (writer lock held): from the hot cache, else from
+    /// storage, and then cached.
     fn load_meta(&self, did: &str) -> Result<Option<DidMeta>, IndexError> {
+        if let Some(meta) = self.inner.hot.meta(did) {
+            return Ok(meta);
+        }
+        let meta = self.stored_meta(did)?;
+        self.inner.hot.loaded_meta(did, meta.clone());
+        Ok(meta)
+    }
+
+    /// An account's meta for a reader (no lock): from the hot cache, else from storage.
+    fn read_meta(&self, did: &str) -> Result<Option<DidMeta>, IndexError> {
+        match self.inner.hot.meta(did) {
+            Some(meta) => Ok(meta),
+            None => self.stored_meta(did),
+        }
+    }
+
+    fn stored_meta(&self, did: &str) -> Result<Option<DidMeta>, IndexError> {
         match self.inner.dids.get(did)? {
             Some(bytes) => Ok(Some(DidMeta::decode(did, &bytes)?)),
             None => Ok(None),
         }
     }
 
+    /// A (DID, collection) count for a writer (writer lock held), cached like [`Self::load_meta`].
     fn pair(&self, did: &str, collection: &str) -> Result<Option<u64>, IndexError> {
-        let key = join(did, collection);
-        match self.inner.pairs.get(&key)? {
-            Some(value) => Ok(Some(decode_u64(&key, &value)?)),
-            None => Ok(None),
+        if let Some(count) = self.inner.hot.pair(did, collection) {
+            return Ok(count);
         }
+        let key = join(did, collection);
+        let count = match self.inner.pairs.get(&key)? {
+            Some(value) => Some(decode_u64(&key, &value)?),
+            None => None,
+        };
+        self.inner.hot.loaded_pair(did, collection, count);
+        Ok(count)
     }
 
     fn pairs_of(&self, did: &str) -> Result<BTreeMap<String, u64>, IndexError> {

@@ -114,7 +114,7 @@ impl CollectionIndex {
     /// [`IndexError::InvalidDid`], [`IndexError::Storage`].
     pub fn account(&self, did: &str) -> Result<Option<AccountState>, IndexError> {
         check_did(did)?;
-        let meta = self.load_meta(did)?;
+        let meta = self.read_meta(did)?;
         let collections = self.pairs_of(did)?;
         if meta.is_none() && collections.is_empty() {
             return Ok(None);
