@@ -36,7 +36,11 @@ fn append(log: &EventLog) -> i64 {
 }
 
 fn append_many(log: &EventLog, count: usize) -> i64 {
-    (0..count).map(|_| append(log)).last().unwrap_or(0)
+    let mut last = 0;
+    for _ in 0..count {
+        last = append(log);
+    }
+    last
 }
 
 /// `ws://` of an `http://` base.
