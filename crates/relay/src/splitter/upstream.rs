@@ -107,6 +107,14 @@ impl Follower {
 
     /// One connection: dial, then store frames until it ends.
     async fn follow_once(&self, stop: &mut watch::Receiver<bool>) -> Ended {
+        // Appends of the previous connection still queued become durable first, so the cursor
+        // (the newest durable seq) is above every seq the log has taken.
+        let log = self.log.clone();
+        match tokio::task::spawn_blocking(move || log.flush()).await {
+            Ok(Ok(_)) => {}
+            Ok(Err(error)) => return Ended::Failed(format!("event log: {error}")),
+            Err(error) => return Ended::Failed(format!("event log flush task: {error}")),
+        }
         let cursor = self.cursor();
         let url = self.upstream.subscribe_url(cursor);
         let config = WebSocketConfig::default()
