@@ -308,7 +308,16 @@ async fn upstream_restart_is_followed_and_an_upstream_reset_is_reported() {
 
     // A new, empty relay at another address: the splitter's cursor is ahead of it.
     let fresh = TestRelay::sqlite().await;
-    let mut split = splitter(&fresh.base, dir.path());
+    let mut split = process::Relay::splitter(
+        &ws(&fresh.base),
+        dir.path(),
+        &[
+            "--reconnect-max-backoff",
+            "200ms",
+            "--max-consumers-per-ip",
+            "1",
+        ],
+    );
     let health = wait_upstream_state(&split.api, "upstream_behind").await;
     assert_eq!(health["status"], "error", "{health}");
     assert!(
@@ -316,9 +325,14 @@ async fn upstream_restart_is_followed_and_an_upstream_reset_is_reported() {
         "{}",
         split.output()
     );
-    // What it stored is still served.
+    // What it stored is still served, under the consumer limits.
     let mut socket = subscribe(&split.api, Some(0)).await;
     assert!(frames_until(&mut socket, last).await == expected);
+    let url = format!("{}/xrpc/com.atproto.sync.subscribeRepos", ws(&split.api));
+    match connect_async(url).await {
+        Err(tungstenite::Error::Http(response)) => assert_eq!(response.status(), 429),
+        other => panic!("a second consumer from one address was admitted: {other:?}"),
+    }
     drop(split);
     relay.finish().await;
     fresh.finish().await;
