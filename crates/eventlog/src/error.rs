@@ -80,6 +80,16 @@ pub enum Error {
         /// The newest durable seq at the time of the request.
         newest: i64,
     },
+    /// [`EventLog::append_with_seq`](crate::EventLog::append_with_seq) was given a seq that
+    /// is not above every seq the log handed out or was given before (the event is not
+    /// stored): seqs never go back.
+    #[error("seq {seq} is not above the log's newest seq {newest}")]
+    SeqNotAfter {
+        /// The seq given.
+        seq: i64,
+        /// The newest seq the log holds or has queued.
+        newest: i64,
+    },
     /// A replay cursor is negative.
     #[error("invalid cursor {cursor}: must not be negative")]
     InvalidCursor {

@@ -452,10 +452,19 @@ fn next_segment(
         if want < first.ordinal {
             return Err(Error::FellBehind { seq: read_last });
         }
-        let Some(segment) = segments.get((want - first.ordinal) as usize).cloned() else {
-            return Ok(None);
-        };
-        segment
+        match segments.get((want - first.ordinal) as usize) {
+            Some(segment) => segment.clone(),
+            // `current` may be an empty active segment the writer has since replaced with one
+            // named after a seq given to `append_with_seq` (same ordinal): go on in that one.
+            None => match current
+                .ordinal
+                .checked_sub(first.ordinal)
+                .and_then(|at| segments.get(at as usize))
+            {
+                Some(same) if !std::ptr::eq(same.as_ref(), current) => same.clone(),
+                _ => return Ok(None),
+            },
+        }
     };
     open_at(segment, SEGMENT_HEADER_LEN, read_last).map(Some)
 }
@@ -477,5 +486,57 @@ fn fell_behind_if_missing(err: Error, seq: i64) -> Error {
             Error::FellBehind { seq }
         }
         other => other,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::SystemTime;
+
+    use bytes::Bytes;
+
+    use super::*;
+    use crate::{Config, EventLog};
+
+    /// A reader left on an empty active segment that the writer replaces (a seq given to
+    /// `append_with_seq` jumped ahead of it) goes on in the replacement instead of skipping it.
+    #[test]
+    fn a_reader_on_a_replaced_empty_segment_reads_its_replacement() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = EventLog::open(Config::new(dir.path())).unwrap();
+        for _ in 0..5 {
+            let ticket = log
+                .append("did:plc:a", 1, |_| Bytes::from_static(b"x"))
+                .unwrap();
+            ticket.wait().unwrap();
+        }
+        log.close().unwrap();
+        drop(log);
+        // Reopened above a floor: the records stay in a sealed segment, the active one is empty.
+        let mut config = Config::new(dir.path());
+        config.seq_floor = 100;
+        let log = EventLog::open(config).unwrap();
+        let shared = log.shared().clone();
+
+        let mut file = None;
+        let first = read_batch(&shared, &mut file, 0, 99, true).unwrap();
+        assert_eq!(first.records.len(), 5);
+        let rest = read_batch(&shared, &mut file, 5, 99, true).unwrap();
+        assert!(rest.records.is_empty() && rest.caught_up);
+        // The reader now sits on the empty active segment; a given seq replaces it.
+        log.append_with_seq(
+            500,
+            "did:plc:a",
+            1,
+            SystemTime::now(),
+            Bytes::from_static(b"y"),
+        )
+        .unwrap()
+        .wait()
+        .unwrap();
+        let next = read_batch(&shared, &mut file, 99, 500, true).unwrap();
+        let seqs: Vec<i64> = next.records.iter().map(|r| r.seq).collect();
+        assert_eq!(seqs, [500]);
+        log.close().unwrap();
     }
 }

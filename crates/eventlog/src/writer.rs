@@ -195,6 +195,10 @@ impl Writer {
             if has_records && self.stats.len + self.buf.len() as u64 + len > segment_bytes {
                 self.flush_buf()?;
                 self.roll(event.seq)?;
+            } else if !has_records && event.seq > self.segment.first_seq {
+                // A given seq jumped ahead of an empty segment (`append_with_seq`): name the
+                // segment after its first event, so the oldest seq is the first one stored.
+                self.replace_empty_active(event.seq)?;
             }
             let offset = self.stats.len + self.buf.len() as u64;
             let record = RecordRef {
@@ -348,40 +352,45 @@ impl Writer {
         if self.stats.last.is_some() {
             self.roll(floor)?;
         } else {
-            // The active segment is empty: replace it with one named after the floor.
-            let dir = &self.shared.config.dir;
-            let old = self.segment.clone();
-            let file = segment::create_segment_file(dir, floor)?;
-            let stats = SegmentStats {
-                last: None,
-                len: SEGMENT_HEADER_LEN,
-                index_len: 0,
-            };
-            let segment = Arc::new(Segment::new(
-                dir,
-                old.ordinal,
-                floor,
-                stats,
-                Some(Vec::new()),
-            ));
-            if let Some(slot) = self
-                .shared
-                .segments
-                .write()
-                .unwrap_or_else(|e| e.into_inner())
-                .last_mut()
-            {
-                *slot = segment.clone();
-            }
-            remove_file(&old.path)?;
-            segment::sync_dir(dir)?;
-            self.file = file;
-            self.segment = segment;
-            self.stats = stats;
-            self.last_indexed = None;
+            self.replace_empty_active(floor)?;
         }
         lock(&self.shared.queue).next_seq = floor;
         self.shared.publish_head(|head| head.durable = floor - 1);
+        Ok(())
+    }
+
+    /// Replaces the empty active segment with an empty one named after `first`.
+    fn replace_empty_active(&mut self, first: i64) -> Result<(), Error> {
+        let dir = &self.shared.config.dir;
+        let old = self.segment.clone();
+        let file = segment::create_segment_file(dir, first)?;
+        let stats = SegmentStats {
+            last: None,
+            len: SEGMENT_HEADER_LEN,
+            index_len: 0,
+        };
+        let segment = Arc::new(Segment::new(
+            dir,
+            old.ordinal,
+            first,
+            stats,
+            Some(Vec::new()),
+        ));
+        if let Some(slot) = self
+            .shared
+            .segments
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .last_mut()
+        {
+            *slot = segment.clone();
+        }
+        remove_file(&old.path)?;
+        segment::sync_dir(dir)?;
+        self.file = file;
+        self.segment = segment;
+        self.stats = stats;
+        self.last_indexed = None;
         Ok(())
     }
 

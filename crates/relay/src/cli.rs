@@ -6,6 +6,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::config::ServeConfig;
 use crate::pull_hosts::PullHostsConfig;
+use crate::splitter::SplitterConfig;
 
 /// A full-network AT Protocol relay.
 #[derive(Debug, Parser)]
@@ -33,6 +34,9 @@ pub enum Command {
     /// Copy the host list of another relay (its `listHosts`) into a running atrelay, one
     /// admin `requestCrawl` per host, rate-limited and resumable (indigo's `pull-hosts`).
     PullHosts(PullHostsConfig),
+    /// Run a firehose fan-out node (indigo's rainbow): follow one relay's `subscribeRepos`,
+    /// keep its seq numbers, and serve it to many consumers.
+    Splitter(Box<SplitterConfig>),
     /// Print the version and exit.
     Version,
 }

@@ -14,4 +14,5 @@ pub mod logging;
 pub mod metrics;
 pub mod pull_hosts;
 pub mod redact;
+pub mod splitter;
 pub mod state;

@@ -43,6 +43,7 @@ fn main() -> anyhow::Result<()> {
             println!("migrations applied to {}", redact_url(&database_url));
             anyhow::Ok(())
         }),
+        Command::Splitter(config) => runtime.block_on(atrelay::splitter::run(*config)),
         Command::PullHosts(config) => runtime.block_on(async {
             atrelay::pull_hosts::run(&config).await?;
             anyhow::Ok(())

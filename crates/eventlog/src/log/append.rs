@@ -43,7 +43,7 @@ impl EventLog {
         kind: u8,
         encode: impl FnOnce(i64) -> Bytes,
     ) -> Result<Ticket, Error> {
-        self.push(did, kind, None, SystemTime::now(), encode)
+        self.push(did, kind, None, SystemTime::now(), None, encode)
     }
 
     /// [`EventLog::append`] for an event that came from a source: its [`Origin`] is stored
@@ -62,7 +62,40 @@ impl EventLog {
         received: SystemTime,
         encode: impl FnOnce(i64) -> Bytes,
     ) -> Result<Ticket, Error> {
-        self.push(did, kind, origin, received.min(SystemTime::now()), encode)
+        self.push(
+            did,
+            kind,
+            origin,
+            received.min(SystemTime::now()),
+            None,
+            encode,
+        )
+    }
+
+    /// Appends an event that already has its seq, for a log that mirrors another one (a
+    /// splitter keeps its upstream relay's numbering): `seq` must be above every seq the log
+    /// holds or has queued, and may leave a gap. `body` is stored as given; its time is
+    /// `received`, as for [`EventLog::append_from`].
+    ///
+    /// # Errors
+    /// [`Error::SeqNotAfter`] when `seq` is not above the newest seq (nothing is stored), and
+    /// as [`EventLog::append`].
+    pub fn append_with_seq(
+        &self,
+        seq: i64,
+        did: &str,
+        kind: u8,
+        received: SystemTime,
+        body: Bytes,
+    ) -> Result<Ticket, Error> {
+        self.push(
+            did,
+            kind,
+            None,
+            received.min(SystemTime::now()),
+            Some(seq),
+            |_| body,
+        )
     }
 
     fn push(
@@ -71,6 +104,7 @@ impl EventLog {
         kind: u8,
         origin: Option<Origin>,
         time: SystemTime,
+        given_seq: Option<i64>,
         encode: impl FnOnce(i64) -> Bytes,
     ) -> Result<Ticket, Error> {
         check_did(did)?;
@@ -93,7 +127,16 @@ impl EventLog {
                 })
             }
         }
-        let seq = queue.next_seq;
+        let seq = match given_seq {
+            None => queue.next_seq,
+            Some(seq) if seq >= queue.next_seq => seq,
+            Some(seq) => {
+                return Err(Error::SeqNotAfter {
+                    seq,
+                    newest: queue.next_seq - 1,
+                })
+            }
+        };
         let body = encode(seq);
         if body.len() > MAX_EVENT_BYTES {
             return Err(Error::EventTooLarge {
@@ -101,7 +144,7 @@ impl EventLog {
                 max: MAX_EVENT_BYTES,
             });
         }
-        queue.next_seq += 1;
+        queue.next_seq = seq + 1;
         let time_us = unix_micros(time);
         queue.pending.push(Event {
             seq,

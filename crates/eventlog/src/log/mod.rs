@@ -108,3 +108,11 @@ impl EventLog {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+impl EventLog {
+    /// The shared state, for the crate's unit tests.
+    pub(crate) fn shared(&self) -> &Arc<Shared> {
+        &self.shared
+    }
+}

@@ -2,6 +2,7 @@
 
 mod basic;
 mod crash;
+mod given_seq;
 mod readers;
 mod recovery;
 mod retention;

@@ -5,7 +5,8 @@
 //! each a fresh relay process fed by a separate load process over loopback, with a live
 //! consumer measuring the rate; the upstream-to-consumer delay at 80 % of that rate; replay from cursor 0 and
 //! the idle relay's CPU and memory (SQLite relay, after its ingest); fan-out to 100 and 1,000
-//! consumers; memory after ingesting a load of distinct accounts (a million at full size).
+//! consumers; one `atrelay splitter` following that relay, serving its log to 1,000 consumers
+//! (deliveries/s, memory per consumer); memory after ingesting a load of distinct accounts (a million at full size).
 //! The report is Markdown, written between markers into a file (`docs/performance.md`).
 
 mod consumer;
@@ -14,6 +15,7 @@ mod procstat;
 mod report;
 mod runs;
 mod signatures;
+mod splitter;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -25,6 +27,9 @@ use crate::load::Manifest;
 use processes::RelaySetup;
 use report::Report;
 use runs::{idle, ingest, replay, IngestRun};
+
+/// Consumers of the splitter step (both sizes: the smoke run's log is tiny).
+const SPLITTER_CONSUMERS: usize = 1_000;
 
 /// The share of the flat-out SQLite ingest rate the live-delay run sends at.
 const PACED_SHARE: f64 = 0.8;
@@ -140,6 +145,17 @@ pub async fn run(options: &BenchOptions) -> Result<()> {
     }
     eprintln!("bench: replay from cursor 0");
     report.replay_per_sec = Some(replay(&sqlite.relay, sqlite.figures.events).await?);
+    eprintln!("bench: splitter fan-out to {SPLITTER_CONSUMERS} consumers");
+    report.splitter = Some(
+        splitter::fan_out(
+            &options.relay_binary,
+            &sqlite.relay,
+            &options.work_dir.join("splitter"),
+            sqlite.figures.events,
+            SPLITTER_CONSUMERS,
+        )
+        .await?,
+    );
     eprintln!("bench: idle");
     tokio::time::sleep(Duration::from_secs(2)).await;
     report.idle = Some(idle(&sqlite.relay, sizes.idle_time).await?);

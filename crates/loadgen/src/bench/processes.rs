@@ -18,6 +18,11 @@ pub struct Process {
 }
 
 impl Process {
+    /// Wraps a started child; `name` is used in errors.
+    pub fn new(child: Child, name: &'static str) -> Self {
+        Process { child, name }
+    }
+
     /// Its process id.
     pub fn pid(&self) -> u32 {
         self.child.id()
@@ -189,6 +194,6 @@ impl Relay {
 }
 
 /// A port free on 127.0.0.1 right now.
-fn free_port() -> Result<u16> {
+pub fn free_port() -> Result<u16> {
     Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }

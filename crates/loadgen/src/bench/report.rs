@@ -9,6 +9,7 @@ use anyhow::{Context, Result};
 use super::procstat::{mib, Memory};
 use super::runs::IngestFigures;
 use super::signatures::Ceiling;
+use super::splitter::SplitterFigures;
 use super::Size;
 use crate::load::Manifest;
 
@@ -34,6 +35,8 @@ pub struct Report {
     pub idle: Option<(f64, Memory)>,
     /// Fan-out runs.
     pub fanout: Vec<IngestFigures>,
+    /// The splitter's fan-out run.
+    pub splitter: Option<SplitterFigures>,
     /// The distinct-accounts load.
     pub million_load: Option<Manifest>,
     /// Its ingest and the memory after it.
@@ -56,6 +59,7 @@ impl Report {
             paced: None,
             idle: None,
             fanout: Vec::new(),
+            splitter: None,
             million_load: None,
             million: None,
             perf_data: None,
@@ -146,6 +150,17 @@ impl Report {
                 thousands(f.deliveries_per_sec()),
                 thousands(f.events_per_sec()),
                 delay(f.delay_ms)
+            ));
+        }
+        if let Some(f) = &self.splitter {
+            rows.push(format!(
+                "| splitter: one `atrelay splitter` following the SQLite relay, {} consumers replaying its {} events from cursor 0 at once | {} deliveries/s; RSS {:.0} MiB before, {:.0} MiB with the consumers: {:.0} KiB per consumer |",
+                f.consumers,
+                thousands(f.events as f64),
+                thousands(f.deliveries_per_sec()),
+                mib(f.before.rss),
+                mib(f.after.rss),
+                f.rss_per_consumer() / 1024.0
             ));
         }
         if let Some((cpu, memory)) = self.idle {

@@ -5,7 +5,7 @@
 //! log, then stops every part in order ([`shutdown`]).
 
 pub mod shutdown;
-mod signals;
+pub(crate) mod signals;
 
 use std::sync::Arc;
 use std::time::Duration;

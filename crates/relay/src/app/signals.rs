@@ -3,7 +3,7 @@
 /// SIGTERM and SIGINT, caught from the moment [`Signals::install`] returns. Installed before
 /// the ports are bound, so a signal sent as soon as the relay answers stops it in order instead
 /// of killing it (a signal's default action until a handler exists).
-pub(super) struct Signals {
+pub(crate) struct Signals {
     #[cfg(unix)]
     terminate: tokio::signal::unix::Signal,
     #[cfg(unix)]
@@ -12,7 +12,7 @@ pub(super) struct Signals {
 
 impl Signals {
     /// Starts catching the stop signals.
-    pub(super) fn install() -> std::io::Result<Signals> {
+    pub(crate) fn install() -> std::io::Result<Signals> {
         #[cfg(unix)]
         {
             use tokio::signal::unix::{signal, SignalKind};
@@ -26,7 +26,7 @@ impl Signals {
     }
 
     /// Completes at the next SIGTERM or SIGINT (Ctrl-C).
-    pub(super) async fn next(&mut self) {
+    pub(crate) async fn next(&mut self) {
         #[cfg(unix)]
         tokio::select! {
             _ = self.terminate.recv() => {},

@@ -27,7 +27,7 @@
 
 use std::{
     net::SocketAddr,
-    sync::atomic::Ordering,
+    sync::{atomic::Ordering, Arc},
     task::Poll,
     time::{Duration, Instant, SystemTime},
 };
@@ -35,7 +35,7 @@ use std::{
 use axum::{
     extract::{
         ws::{Message as WsMessage, WebSocket},
-        ConnectInfo, Query, State, WebSocketUpgrade,
+        ConnectInfo, FromRef, Query, State, WebSocketUpgrade,
     },
     http::{header, HeaderMap, StatusCode},
     response::{IntoResponse, Response},
@@ -43,15 +43,41 @@ use axum::{
 use futures_util::SinkExt;
 use serde::Deserialize;
 
-use atrelay_eventlog::{Error as LogError, Event, Reader, Start};
+use atrelay_eventlog::{Error as LogError, Event, EventLog, Reader, Start};
 use atrelay_stream::{encode_frame, ErrorFrame, Info, Message};
 
 use crate::{
-    config::FirehoseConfig, engine::consumers::ConsumerSlot, http::xrpc::XrpcError, state::AppState,
+    config::FirehoseConfig,
+    engine::consumers::{ConsumerSlot, Consumers},
+    http::xrpc::XrpcError,
+    state::AppState,
 };
 
 /// Most frames written to a consumer's socket between two flushes.
 pub const MAX_RUN: usize = 1024;
+
+/// What serving `subscribeRepos` needs: the log to read, the consumer registry and the
+/// slow-consumer policy. The relay and the splitter (`crate::splitter`) each build one from
+/// their own state (`FromRef`), so both serve the same firehose code.
+#[derive(Clone)]
+pub struct Firehose {
+    /// The sequenced event log consumers read.
+    pub log: EventLog,
+    /// Connected consumers and their limits.
+    pub consumers: Arc<Consumers>,
+    /// How consumers are treated.
+    pub config: FirehoseConfig,
+}
+
+impl FromRef<AppState> for Firehose {
+    fn from_ref(state: &AppState) -> Self {
+        Firehose {
+            log: state.log.clone(),
+            consumers: state.consumers.clone(),
+            config: state.firehose,
+        }
+    }
+}
 
 /// Query parameters of `subscribeRepos`.
 #[derive(Debug, Deserialize)]
@@ -61,7 +87,7 @@ pub struct SubscribeParams {
 
 /// Checks the request, admits the consumer and upgrades to a websocket.
 pub async fn subscribe_repos(
-    State(state): State<AppState>,
+    State(state): State<Firehose>,
     ConnectInfo(remote): ConnectInfo<SocketAddr>,
     Query(params): Query<SubscribeParams>,
     headers: HeaderMap,
@@ -137,12 +163,12 @@ enum Ended {
 }
 
 async fn serve_consumer(
-    state: AppState,
+    state: Firehose,
     mut socket: WebSocket,
     cursor: Option<i64>,
     slot: &ConsumerSlot,
 ) -> Ended {
-    let config = state.firehose;
+    let config = state.config;
     let mut reader = match state.log.reader(cursor) {
         Ok(reader) => reader,
         Err(LogError::FutureCursor { cursor, newest }) => {

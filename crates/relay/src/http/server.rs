@@ -81,8 +81,8 @@ fn with_cors(router: Router) -> Router {
 }
 
 /// XRPC JSON for every error (the router's own 404 and 405 included) and the `Server` header
-/// on every response.
-fn with_common_layers(router: Router) -> Router {
+/// on every response; the splitter's router has them too.
+pub fn with_common_layers(router: Router) -> Router {
     router
         .layer(middleware::from_fn(edge::errors::json_errors))
         .layer(SetResponseHeaderLayer::overriding(

@@ -80,6 +80,39 @@ fn every_relay_env_var_in_compose_is_a_real_setting() {
 }
 
 #[test]
+fn the_optional_splitter_service_uses_real_settings_and_its_own_ports() {
+    let compose = yaml("docker/compose.yaml");
+    let splitter = &compose["services"]["splitter"];
+    assert!(!splitter.is_badvalue(), "no splitter service");
+    assert_eq!(
+        splitter["profiles"].as_vec().map(Vec::len),
+        Some(1),
+        "the splitter is optional: behind a profile"
+    );
+    assert_eq!(splitter["command"][0].as_str(), Some("splitter"));
+    let known = known_env_names();
+    let keys = environment_keys(&splitter["environment"]);
+    assert!(keys.iter().any(|k| k == "SPLITTER_UPSTREAM"), "{keys:?}");
+    let unknown: Vec<&String> = keys.iter().filter(|k| !known.contains(*k)).collect();
+    assert!(unknown.is_empty(), "not settings of atrelay: {unknown:?}");
+    let bind = splitter["environment"]["SPLITTER_BIND"].as_str().unwrap();
+    let port = bind.rsplit(':').next().unwrap();
+    assert!(
+        splitter["ports"]
+            .as_vec()
+            .unwrap()
+            .iter()
+            .any(|p| p.as_str().unwrap().ends_with(&format!(":{port}"))),
+        "the splitter's API port is not published"
+    );
+    let health = format!("{:?}", splitter["healthcheck"]["test"]);
+    assert!(
+        health.contains(&format!("127.0.0.1:{port}/xrpc/_health")),
+        "{health}"
+    );
+}
+
+#[test]
 fn prometheus_scrapes_the_metrics_port_the_relay_listens_on() {
     let default_metrics = command()
         .find_subcommand("serve")

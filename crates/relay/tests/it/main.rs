@@ -25,4 +25,5 @@ mod outbound;
 mod pull_hosts;
 mod replay_window;
 mod scenarios;
+mod splitter;
 mod third_party_consumer;

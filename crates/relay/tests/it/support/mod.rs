@@ -145,6 +145,17 @@ impl TestRelay {
         setup: Option<IngestSetup>,
         tweaks: Tweaks,
     ) -> TestRelay {
+        TestRelay::launch_on(db, log_dir, setup, tweaks, "127.0.0.1:0").await
+    }
+
+    /// [`TestRelay::launch`] serving on `bind`.
+    async fn launch_on(
+        db: ScratchStore,
+        log_dir: tempfile::TempDir,
+        setup: Option<IngestSetup>,
+        tweaks: Tweaks,
+        bind: &str,
+    ) -> TestRelay {
         let plc_url = setup
             .as_ref()
             .map_or(atrelay_identity::DEFAULT_PLC_URL.to_owned(), |s| {
@@ -195,7 +206,7 @@ impl TestRelay {
         if setup.is_some() {
             state.ingest.resubscribe_all().await.unwrap();
         }
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let listener = bind_retrying(bind).await;
         let base = format!("http://{}", listener.local_addr().unwrap());
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         tokio::spawn(server::serve(listener, relay.router(), async {
@@ -339,11 +350,36 @@ impl TestRelay {
         self.restart_with(setup).await
     }
 
+    /// [`TestRelay::restart`] on the same port, for clients that reconnect to one address.
+    pub async fn restart_same_port(self) -> TestRelay {
+        let setup = self.setup.clone();
+        let bind = self.base.trim_start_matches("http://").to_owned();
+        let (mut db, log_dir, _, tweaks) = self.stop().await;
+        db.reconnect().await;
+        TestRelay::launch_on(db, log_dir, setup, tweaks, &bind).await
+    }
+
     async fn restart_with(self, setup: Option<IngestSetup>) -> TestRelay {
         let (mut db, log_dir, _, tweaks) = self.stop().await;
         // Closes the store and opens the same database again.
         db.reconnect().await;
         TestRelay::launch(db, log_dir, setup, tweaks).await
+    }
+}
+
+/// Binds `addr`, retrying for a while: a port just given up may still be held by the server
+/// that is draining.
+async fn bind_retrying(addr: &str) -> tokio::net::TcpListener {
+    let deadline = tokio::time::Instant::now() + HANG_GUARD;
+    loop {
+        match tokio::net::TcpListener::bind(addr).await {
+            Ok(listener) => return listener,
+            Err(error) if tokio::time::Instant::now() < deadline => {
+                tracing::debug!(%error, addr, "bind again");
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            }
+            Err(error) => panic!("bind {addr}: {error}"),
+        }
     }
 }
 

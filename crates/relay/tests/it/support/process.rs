@@ -37,13 +37,32 @@ impl Relay {
         extra: &[&str],
         env: &[(&str, &std::ffi::OsStr)],
     ) -> Relay {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_atrelay"))
+        let mut command = Command::new(env!("CARGO_BIN_EXE_atrelay"));
+        command
             .args(["serve", "--db-url", db_url, "--persist-dir"])
             .arg(persist)
             .args(["--bind", "127.0.0.1:0", "--metrics-listen", "127.0.0.1:0"])
             .args(["--admin-password", "lifecycle-test"])
             .args(["--shutdown-timeout", &SHUTDOWN_TIMEOUT_SECS.to_string()])
-            .args(extra)
+            .args(extra);
+        Relay::spawn(command, env)
+    }
+
+    /// `atrelay splitter` following `upstream` (`ws://…`), its log in `persist`, on ephemeral
+    /// ports, with `extra` arguments.
+    pub fn splitter(upstream: &str, persist: &Path, extra: &[&str]) -> Relay {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_atrelay"));
+        command
+            .args(["splitter", "--upstream", upstream, "--persist-dir"])
+            .arg(persist)
+            .args(["--bind", "127.0.0.1:0", "--metrics-listen", "127.0.0.1:0"])
+            .args(extra);
+        Relay::spawn(command, &[])
+    }
+
+    /// Starts `command` and waits for the addresses it logs.
+    fn spawn(mut command: Command, env: &[(&str, &std::ffi::OsStr)]) -> Relay {
+        let mut child = command
             .env("NO_COLOR", "1")
             .env("RELAY_LOG_LEVEL", "info")
             .envs(env.iter().copied())
