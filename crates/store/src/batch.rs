@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 
 use crate::account::RepoState;
-use crate::store::{now_ms, placeholders, Pool};
+use crate::store::{now_ms, Pool};
 use crate::{AccountStatus, Result, Store, StoreError};
 
 /// A change to one account, as ingest learns it from an event.
@@ -344,6 +344,7 @@ async fn write_postgres(
 /// Most rows in one multi-row upsert on SQLite: 11 parameters each stay under the 999
 /// parameters that SQLite builds before 3.32 allow.
 const SQLITE_MAX_ROWS_PER_UPSERT: usize = 64;
+const _: () = assert!(SQLITE_MAX_ROWS_PER_UPSERT * 11 <= 999);
 
 /// Splits `rows` into statement sizes that are powers of two, largest first, so the statement
 /// cache holds at most seven shapes instead of preparing a new one for every batch length.
@@ -361,7 +362,7 @@ fn sqlite_statement_sizes(mut rows: usize) -> impl Iterator<Item = usize> {
 /// `(?, …), (?, …)` for `rows` account rows in `INSERT_COLUMNS` order. Anonymous parameters:
 /// SQLite finds a numbered one by a linear search, so binding `$N` costs O(N²) per statement.
 fn sqlite_value_rows(rows: usize) -> String {
-    let row = format!("({})", vec!["?"; 11].join(", "));
+    let row = format!("({})", ["?"; 11].join(", "));
     vec![row; rows].join(", ")
 }
 
@@ -477,7 +478,6 @@ mod tests {
             assert!(sizes.windows(2).all(|w| w[0] >= w[1]), "{sizes:?}");
         }
         assert_eq!(sqlite_value_rows(2).matches('?').count(), 22);
-        assert!(SQLITE_MAX_ROWS_PER_UPSERT * 11 <= 999);
     }
 
     #[test]
