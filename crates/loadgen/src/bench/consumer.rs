@@ -9,6 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{bail, Context, Result};
+use atrelay_repo::syntax::datetime_utc_micros;
 use futures_util::StreamExt;
 use tokio_tungstenite::tungstenite::Message;
 
@@ -126,24 +127,8 @@ pub fn frame_time_ms(frame: &[u8]) -> Option<u64> {
     // CBOR: text(4) "time", then text(24) with a one-byte length.
     const KEY: &[u8] = b"\x64time\x78\x18";
     let at = frame.windows(KEY.len()).position(|w| w == KEY)? + KEY.len();
-    parse_millis(std::str::from_utf8(frame.get(at..at + 24)?).ok()?)
-}
-
-/// `YYYY-MM-DDTHH:MM:SS.mmmZ` as Unix milliseconds.
-fn parse_millis(text: &str) -> Option<u64> {
-    let num = |range: std::ops::Range<usize>| text.get(range)?.parse::<i64>().ok();
-    let (year, month, day) = (num(0..4)?, num(5..7)?, num(8..10)?);
-    let (hour, minute, second, millis) = (num(11..13)?, num(14..16)?, num(17..19)?, num(20..23)?);
-    // Days from 1970-01-01 to the civil date (Howard Hinnant's algorithm).
-    let y = if month <= 2 { year - 1 } else { year };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (month + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + day - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146_097 + doe - 719_468;
-    let ms = (((days * 24 + hour) * 60 + minute) * 60 + second) * 1000 + millis;
-    u64::try_from(ms).ok()
+    let micros = datetime_utc_micros(std::str::from_utf8(frame.get(at..at + 24)?).ok()?)?;
+    u64::try_from(micros / 1000).ok()
 }
 
 fn unix_ms() -> u64 {
@@ -167,7 +152,6 @@ mod tests {
         let now = SystemTime::now();
         let text = atrelay_repo::syntax::format_datetime(now);
         let expected = now.duration_since(UNIX_EPOCH).unwrap().as_millis() as u64;
-        assert_eq!(parse_millis(&text), Some(expected));
         let mut frame = b"\xa2\x63seq\x01\x64time\x78\x18".to_vec();
         frame.extend_from_slice(text.as_bytes());
         assert_eq!(frame_time_ms(&frame), Some(expected));

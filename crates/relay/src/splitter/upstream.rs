@@ -12,6 +12,7 @@ use std::{
 };
 
 use atrelay_eventlog::{EventLog, Ticket};
+use atrelay_repo::syntax::datetime_utc_micros;
 use atrelay_stream::{decode_frame_bytes, Message, FUTURE_CURSOR, MAX_FRAME_SIZE, OUTDATED_CURSOR};
 use bytes::Bytes;
 use futures_util::StreamExt;
@@ -19,7 +20,7 @@ use tokio::sync::watch;
 use tokio_tungstenite::tungstenite::{self, protocol::WebSocketConfig};
 
 use super::config::Upstream;
-use super::status::{parse_utc_micros, Phase, UpstreamStatus};
+use super::status::{Phase, UpstreamStatus};
 use crate::engine::ingest::events::{KIND_ACCOUNT, KIND_COMMIT, KIND_IDENTITY, KIND_SYNC};
 
 /// First wait after a failure; doubles up to the configured maximum.
@@ -219,7 +220,7 @@ impl Follower {
             Message::Account(_) => KIND_ACCOUNT,
             _ => KIND_SYNC,
         };
-        if let Some(time) = message.time().and_then(parse_utc_micros) {
+        if let Some(time) = message.time().and_then(datetime_utc_micros) {
             self.status
                 .last_event_time_us
                 .store(time, Ordering::Relaxed);

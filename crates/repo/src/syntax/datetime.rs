@@ -184,6 +184,57 @@ pub fn format_datetime(time: SystemTime) -> String {
     )
 }
 
+/// Microseconds since the Unix epoch of a UTC datetime as the firehose writes its `time`
+/// fields (`2026-12-08T00:30:00.123Z`; the fraction optional, up to 9 digits, only `Z` as the
+/// zone): the inverse of [`format_datetime`]. `None` for any other form.
+pub fn datetime_utc_micros(text: &str) -> Option<i64> {
+    let bytes = text.as_bytes();
+    let num = |range: std::ops::Range<usize>| -> Option<u32> {
+        let part = text.get(range)?;
+        part.bytes()
+            .all(|b| b.is_ascii_digit())
+            .then(|| part.parse().ok())?
+    };
+    let separators = [(4, b'-'), (7, b'-'), (10, b'T'), (13, b':'), (16, b':')];
+    if bytes.len() < 20
+        || separators
+            .iter()
+            .any(|(at, sep)| bytes.get(*at) != Some(sep))
+    {
+        return None;
+    }
+    let (year, month, day) = (num(0..4)?, num(5..7)?, num(8..10)?);
+    let (hour, minute, second) = (num(11..13)?, num(14..16)?, num(17..19)?);
+    let rest = text.get(19..)?.strip_suffix('Z')?;
+    let micros = match rest.strip_prefix('.') {
+        None if rest.is_empty() => 0,
+        Some(fraction)
+            if (1..=9).contains(&fraction.len())
+                && fraction.bytes().all(|b| b.is_ascii_digit()) =>
+        {
+            let digits: String = fraction
+                .chars()
+                .chain(std::iter::repeat('0'))
+                .take(6)
+                .collect();
+            digits.parse::<i64>().ok()?
+        }
+        _ => return None,
+    };
+    if !(1..=12).contains(&month)
+        || !(1..=days_in_month(year, month)).contains(&day)
+        || hour > 23
+        || minute > 59
+        || second > 60
+    {
+        return None;
+    }
+    let days = i64::from(days_before(year, month, day)) - i64::from(days_before(1970, 1, 1));
+    let seconds =
+        days * 86_400 + i64::from(hour) * 3_600 + i64::from(minute) * 60 + i64::from(second);
+    Some(seconds * 1_000_000 + micros)
+}
+
 /// Days since 1970-01-01 to (year, month, day) in the proleptic Gregorian calendar (Howard
 /// Hinnant's `civil_from_days`, for days on or after the epoch).
 fn civil_from_days(days: u64) -> (u64, u64, u64) {
@@ -228,6 +279,36 @@ fn days_before(year: u32, month: u32, day: u32) -> u32 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn utc_datetimes_read_back() {
+        assert_eq!(datetime_utc_micros("1970-01-01T00:00:00Z"), Some(0));
+        assert_eq!(
+            datetime_utc_micros("2026-12-08T00:30:00.5Z"),
+            Some(1_796_689_800_500_000)
+        );
+        let time = UNIX_EPOCH + std::time::Duration::from_micros(1_796_689_800_123_000);
+        assert_eq!(
+            datetime_utc_micros(&format_datetime(time)),
+            Some(1_796_689_800_123_000)
+        );
+        assert_eq!(
+            datetime_utc_micros("2024-02-29T23:59:59.123456789Z"),
+            Some(1_709_251_199_123_456)
+        );
+        for bad in [
+            "",
+            "2026-12-08",
+            "2026-12-08T00:30:00+01:00",
+            "2026-13-08T00:30:00Z",
+            "2026-02-30T00:30:00Z",
+            "2026-12-08T00:30:00.Z",
+            "2026-12-08T00:30:00.1x2Z",
+            "2026-12-08T00-30-00Z",
+        ] {
+            assert_eq!(datetime_utc_micros(bad), None, "{bad}");
+        }
+    }
 
     #[test]
     fn day_counting() {

@@ -29,7 +29,9 @@ mod uri;
 pub use at_identifier::validate_at_identifier;
 pub use aturi::validate_at_uri;
 pub use cid_text::validate_cid_string;
-pub use datetime::{format_datetime, validate_datetime, validate_datetime_syntax};
+pub use datetime::{
+    datetime_utc_micros, format_datetime, validate_datetime, validate_datetime_syntax,
+};
 pub use did::{did_method, validate_did, MAX_DID_LEN};
 pub use handle::{normalize_handle, validate_handle, MAX_HANDLE_LEN};
 pub use language::{validate_language, validate_language_syntax};
