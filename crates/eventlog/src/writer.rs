@@ -10,6 +10,7 @@
 
 use std::fs::File;
 use std::io::Write;
+use std::path::Path;
 use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
@@ -315,19 +316,7 @@ impl Writer {
             self.segment.set_stats(self.stats);
             self.segment.drop_active_index();
         }
-        let file = segment::create_segment_file(dir, next_first)?;
-        let stats = SegmentStats {
-            last: None,
-            len: SEGMENT_HEADER_LEN,
-            index_len: 0,
-        };
-        let segment = Arc::new(Segment::new(
-            dir,
-            self.segment.ordinal + 1,
-            next_first,
-            stats,
-            Some(Vec::new()),
-        ));
+        let (file, segment, stats) = new_empty_segment(dir, self.segment.ordinal + 1, next_first)?;
         self.shared
             .segments
             .write()
@@ -363,19 +352,7 @@ impl Writer {
     fn replace_empty_active(&mut self, first: i64) -> Result<(), Error> {
         let dir = &self.shared.config.dir;
         let old = self.segment.clone();
-        let file = segment::create_segment_file(dir, first)?;
-        let stats = SegmentStats {
-            last: None,
-            len: SEGMENT_HEADER_LEN,
-            index_len: 0,
-        };
-        let segment = Arc::new(Segment::new(
-            dir,
-            old.ordinal,
-            first,
-            stats,
-            Some(Vec::new()),
-        ));
+        let (file, segment, stats) = new_empty_segment(dir, old.ordinal, first)?;
         if let Some(slot) = self
             .shared
             .segments
@@ -422,4 +399,21 @@ impl Writer {
         self.shared
             .publish_head(|head| head.failed = Some(reason.clone()));
     }
+}
+
+/// A new, empty active segment file whose first event will be `first`, with its in-memory
+/// handle (an empty index) and stats.
+fn new_empty_segment(
+    dir: &Path,
+    ordinal: u64,
+    first: i64,
+) -> Result<(File, Arc<Segment>, SegmentStats), Error> {
+    let file = segment::create_segment_file(dir, first)?;
+    let stats = SegmentStats {
+        last: None,
+        len: SEGMENT_HEADER_LEN,
+        index_len: 0,
+    };
+    let segment = Arc::new(Segment::new(dir, ordinal, first, stats, Some(Vec::new())));
+    Ok((file, segment, stats))
 }
