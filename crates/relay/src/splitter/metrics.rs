@@ -8,7 +8,6 @@ use axum::{extract::State, http::header, response::IntoResponse, routing::get, R
 use prometheus::{Encoder, Gauge, IntCounter, Opts, Registry, TextEncoder};
 
 use super::{status::Phase, SplitterState};
-use crate::metrics::instruments;
 
 /// The router of the metrics listener.
 pub fn router(state: SplitterState) -> Router {
@@ -108,11 +107,5 @@ pub fn render(state: &SplitterState) -> String {
         "Consumers refused by the consumer limits",
         refused,
     );
-    let mut families = registry.gather();
-    families.extend(instruments().registry.gather());
-    let mut out = String::new();
-    TextEncoder::new()
-        .encode_utf8(&families, &mut out)
-        .expect("metric families encode as text");
-    out
+    crate::http::metrics::render_with_instruments(registry.gather())
 }

@@ -36,7 +36,12 @@ async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
 
 /// Renders every metric of the relay.
 pub fn render(state: &AppState) -> String {
-    let mut families = scrape::families(state);
+    render_with_instruments(scrape::families(state))
+}
+
+/// `families` and the process-wide instruments (histograms) in the Prometheus text format: the
+/// body of a `/metrics` answer, the relay's or the splitter's.
+pub fn render_with_instruments(mut families: Vec<prometheus::proto::MetricFamily>) -> String {
     families.extend(instruments().registry.gather());
     let mut out = String::new();
     TextEncoder::new()
